@@ -1,0 +1,1 @@
+//! The docker-shaped command line and its Engine API client.

@@ -1,0 +1,1 @@
+//! Leader-only controllers and the control logic behind the API.

@@ -1,0 +1,1 @@
+//! One node: composes ca, raft, store, manager and api; state dir layout.

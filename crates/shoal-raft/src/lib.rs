@@ -1,0 +1,1 @@
+//! openraft wiring: encrypted redb log and snapshots, the store as state machine.

@@ -1,0 +1,1 @@
+//! Dev-only: start real shoal daemons, run CLIs, wait with deadlines.
