@@ -91,7 +91,13 @@ impl DataKey {
         // plaintext, far beyond anything held in memory here.
         let body = self
             .cipher()
-            .encrypt(&nonce, Payload { msg: plaintext, aad })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .expect("invariant: in-memory plaintext is below the AEAD length limit");
         let mut out = Vec::with_capacity(NONCE_LEN + body.len());
         out.extend_from_slice(&nonce);
@@ -106,9 +112,8 @@ impl DataKey {
             return Err(CryptoError::Truncated { len: sealed.len() });
         }
         let (nonce, body) = sealed.split_at(NONCE_LEN);
-        let nonce = XNonce::try_from(nonce).map_err(|_| CryptoError::Truncated {
-            len: sealed.len(),
-        })?;
+        let nonce =
+            XNonce::try_from(nonce).map_err(|_| CryptoError::Truncated { len: sealed.len() })?;
         self.cipher()
             .decrypt(&nonce, Payload { msg: body, aad })
             .map_err(|_| CryptoError::Auth)
@@ -136,7 +141,10 @@ pub fn wrap_key(kek: &[u8; KEY_LEN], key: &[u8; KEY_LEN], rng: &mut impl RngCore
 /// Reverse of [`wrap_key`]. A wrong KEK or altered input is [`CryptoError::Auth`].
 pub fn unwrap_key(kek: &[u8; KEY_LEN], wrapped: &[u8]) -> Result<[u8; KEY_LEN], CryptoError> {
     let mut plain = DataKey::derive(kek, DEK_WRAP_INFO).open(DEK_WRAP_INFO, wrapped)?;
-    let key = plain.as_slice().try_into().map_err(|_| CryptoError::WrongKeyLength);
+    let key = plain
+        .as_slice()
+        .try_into()
+        .map_err(|_| CryptoError::WrongKeyLength);
     plain.zeroize();
     key
 }
@@ -215,7 +223,10 @@ mod tests {
         let dek = DataKey::generate(&mut rng);
         let wrapped = wrap_key(kek.as_bytes(), dek.as_bytes(), &mut rng);
         assert_eq!(wrapped.len(), NONCE_LEN + KEY_LEN + TAG_LEN);
-        assert_eq!(&unwrap_key(kek.as_bytes(), &wrapped).expect("unwrap"), dek.as_bytes());
+        assert_eq!(
+            &unwrap_key(kek.as_bytes(), &wrapped).expect("unwrap"),
+            dek.as_bytes()
+        );
         assert_eq!(unwrap_key(&[0; 32], &wrapped), Err(CryptoError::Auth));
         assert!(unwrap_key(kek.as_bytes(), &wrapped[..20]).is_err());
     }

@@ -138,7 +138,10 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(7);
         let token = JoinToken::generate(&digest(), &mut rng);
         assert!(token.starts_with("SWMTKN-1-"));
-        assert_eq!(token.len(), "SWMTKN-1-".len() + DIGEST_CHARS + 1 + SECRET_CHARS);
+        assert_eq!(
+            token.len(),
+            "SWMTKN-1-".len() + DIGEST_CHARS + 1 + SECRET_CHARS
+        );
         let parsed = JoinToken::parse(&token).expect("parse");
         assert_eq!(parsed.digest, digest());
         assert!(parsed.matches_root(&digest()));

@@ -48,9 +48,12 @@ impl UnlockKey {
 
     /// Parse the `SWMKEY-1-…` form (surrounding whitespace is ignored).
     pub fn parse(s: &str) -> Result<Self, UnlockKeyError> {
-        let body = s.trim().strip_prefix(UNLOCK_KEY_PREFIX).ok_or(UnlockKeyError {
-            reason: "missing SWMKEY-1- prefix",
-        })?;
+        let body = s
+            .trim()
+            .strip_prefix(UNLOCK_KEY_PREFIX)
+            .ok_or(UnlockKeyError {
+                reason: "missing SWMKEY-1- prefix",
+            })?;
         let mut bytes = STANDARD_NO_PAD.decode(body).map_err(|_| UnlockKeyError {
             reason: "not base64",
         })?;
@@ -93,7 +96,10 @@ mod tests {
         assert!(shown.starts_with("SWMKEY-1-"));
         assert!(!shown.ends_with('='));
         assert_eq!(shown.len(), UNLOCK_KEY_PREFIX.len() + 43);
-        assert_eq!(UnlockKey::parse(&format!(" {shown}\n")).expect("parse"), key);
+        assert_eq!(
+            UnlockKey::parse(&format!(" {shown}\n")).expect("parse"),
+            key
+        );
     }
 
     #[test]

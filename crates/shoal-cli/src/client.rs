@@ -57,7 +57,8 @@ impl std::error::Error for ApiError {}
 
 /// True when `err` (anywhere in its chain) is a daemon 404.
 pub fn is_not_found(err: &anyhow::Error) -> bool {
-    err.downcast_ref::<ApiError>().is_some_and(ApiError::is_not_found)
+    err.downcast_ref::<ApiError>()
+        .is_some_and(ApiError::is_not_found)
 }
 
 /// A response whose body is still arriving, with the connection that carries it.
@@ -83,7 +84,10 @@ pub struct Client {
 impl Client {
     /// A client for `socket`; call [`Client::ping`] before the first request.
     pub fn new(socket: impl Into<PathBuf>) -> Self {
-        Client { socket: socket.into(), version: API_VERSION.to_string() }
+        Client {
+            socket: socket.into(),
+            version: API_VERSION.to_string(),
+        }
     }
 
     pub fn socket(&self) -> &Path {
@@ -102,10 +106,10 @@ impl Client {
         if resp.0 != StatusCode::OK {
             resp = self.send(Method::GET, "/_ping", None).await?;
         }
-        if let Some(server) = resp.1.get("api-version").and_then(|v| v.to_str().ok()) {
-            if version_less(server, API_VERSION) {
-                self.version = server.to_string();
-            }
+        if let Some(server) = resp.1.get("api-version").and_then(|v| v.to_str().ok())
+            && version_less(server, API_VERSION)
+        {
+            self.version = server.to_string();
         }
         Ok(())
     }
@@ -124,7 +128,9 @@ impl Client {
     ) -> Result<(http::Response<Incoming>, JoinHandle<()>), ApiError> {
         let stream = UnixStream::connect(&self.socket)
             .await
-            .map_err(|_| ApiError::Connect { path: self.socket.clone() })?;
+            .map_err(|_| ApiError::Connect {
+                path: self.socket.clone(),
+            })?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| ApiError::Protocol(format!("error during connect: {e}")))?;
@@ -137,7 +143,10 @@ impl Client {
             .method(method)
             .uri(uri)
             .header("Host", "api.moby.localhost")
-            .header("User-Agent", concat!("shoal-cli/", env!("CARGO_PKG_VERSION")));
+            .header(
+                "User-Agent",
+                concat!("shoal-cli/", env!("CARGO_PKG_VERSION")),
+            );
         let body = match body {
             Some(b) => {
                 builder = builder.header("Content-Type", "application/json");
@@ -145,7 +154,9 @@ impl Client {
             }
             None => Full::new(Bytes::new()),
         };
-        let req = builder.body(body).map_err(|e| ApiError::Protocol(format!("invalid request: {e}")))?;
+        let req = builder
+            .body(body)
+            .map_err(|e| ApiError::Protocol(format!("invalid request: {e}")))?;
         let resp = sender
             .send_request(req)
             .await
@@ -164,12 +175,18 @@ impl Client {
         let (parts, body) = resp.into_parts();
         let bytes = body.collect().await.map(|c| c.to_bytes());
         conn.abort();
-        let bytes = bytes.map_err(|e| ApiError::Protocol(format!("error reading response: {e}")))?;
+        let bytes =
+            bytes.map_err(|e| ApiError::Protocol(format!("error reading response: {e}")))?;
         Ok((parts.status, parts.headers, bytes))
     }
 
     /// A versioned request; statuses ≥ 400 become [`ApiError::Daemon`].
-    pub async fn request(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<Bytes, ApiError> {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Bytes, ApiError> {
         let (status, headers, bytes) = self.send(method, &self.versioned(path), body).await?;
         if status.as_u16() >= 400 {
             return Err(daemon_error(status, &headers, &bytes));
@@ -189,14 +206,25 @@ impl Client {
 
     /// `POST` with a JSON body; the answer decoded into `T` (use `serde_json::Value` or `()`
     /// via [`Client::post`] when the daemon answers with an empty body).
-    pub async fn post_json<B: Serialize + ?Sized, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ApiError> {
+    pub async fn post_json<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ApiError> {
         decode(&self.post(path, Some(body)).await?)
     }
 
     /// `POST`, optionally with a JSON body, returning the raw answer.
-    pub async fn post<B: Serialize + ?Sized>(&self, path: &str, body: Option<&B>) -> Result<Bytes, ApiError> {
+    pub async fn post<B: Serialize + ?Sized>(
+        &self,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<Bytes, ApiError> {
         let body = match body {
-            Some(b) => Some(serde_json::to_vec(b).map_err(|e| ApiError::Protocol(format!("encoding request: {e}")))?),
+            Some(b) => Some(
+                serde_json::to_vec(b)
+                    .map_err(|e| ApiError::Protocol(format!("encoding request: {e}")))?,
+            ),
             None => None,
         };
         self.request(Method::POST, path, body).await
@@ -212,7 +240,11 @@ impl Client {
         let (resp, conn) = self.open(Method::GET, &self.versioned(path), None).await?;
         let (parts, body) = resp.into_parts();
         if parts.status.as_u16() >= 400 {
-            let bytes = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+            let bytes = body
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
             conn.abort();
             return Err(daemon_error(parts.status, &parts.headers, &bytes));
         }
@@ -222,7 +254,8 @@ impl Client {
 
 /// Decodes a JSON answer.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| ApiError::Protocol(format!("error decoding daemon response: {e}")))
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::Protocol(format!("error decoding daemon response: {e}")))
 }
 
 /// Builds the error docker would show: the `message` of a JSON body, else the body text,
@@ -233,21 +266,36 @@ fn daemon_error(status: StatusCode, headers: &http::HeaderMap, body: &[u8]) -> A
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     let mut message = None;
-    if is_json {
-        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
-            message = v.get("message").and_then(|m| m.as_str()).map(str::to_string);
-        }
+    if is_json && let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
+        message = v
+            .get("message")
+            .and_then(|m| m.as_str())
+            .map(str::to_string);
     }
     let message = message.unwrap_or_else(|| {
         let text = String::from_utf8_lossy(body).trim().to_string();
-        if text.is_empty() { status.canonical_reason().unwrap_or("unknown error").to_lowercase() } else { text }
+        if text.is_empty() {
+            status
+                .canonical_reason()
+                .unwrap_or("unknown error")
+                .to_lowercase()
+        } else {
+            text
+        }
     });
-    ApiError::Daemon { status: status.as_u16(), message }
+    ApiError::Daemon {
+        status: status.as_u16(),
+        message,
+    }
 }
 
 /// Compares dotted versions numerically (`1.9` < `1.44`).
 fn version_less(a: &str, b: &str) -> bool {
-    let parse = |s: &str| s.split('.').map(|p| p.parse::<u64>().unwrap_or(0)).collect::<Vec<_>>();
+    let parse = |s: &str| {
+        s.split('.')
+            .map(|p| p.parse::<u64>().unwrap_or(0))
+            .collect::<Vec<_>>()
+    };
     parse(a) < parse(b)
 }
 
@@ -258,8 +306,11 @@ pub struct Query {
 }
 
 /// Go's `url.QueryEscape` leaves these unescaped.
-const QUERY: &percent_encoding::AsciiSet =
-    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const QUERY: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 impl Query {
     pub fn new() -> Self {
@@ -308,7 +359,10 @@ mod tests {
     #[test]
     fn query_strings_escape_json_filters() {
         let q = Query::new().push("filters", r#"{"role":{"manager":true}}"#);
-        assert_eq!(q.to_path("/nodes"), "/nodes?filters=%7B%22role%22%3A%7B%22manager%22%3Atrue%7D%7D");
+        assert_eq!(
+            q.to_path("/nodes"),
+            "/nodes?filters=%7B%22role%22%3A%7B%22manager%22%3Atrue%7D%7D"
+        );
         assert_eq!(Query::new().to_path("/nodes"), "/nodes");
     }
 
@@ -322,11 +376,25 @@ mod tests {
     #[test]
     fn daemon_errors_use_the_json_message() {
         let mut h = http::HeaderMap::new();
-        h.insert(http::header::CONTENT_TYPE, "application/json".parse().expect("header"));
-        let e = daemon_error(StatusCode::NOT_FOUND, &h, br#"{"message":"service web not found"}"#);
+        h.insert(
+            http::header::CONTENT_TYPE,
+            "application/json".parse().expect("header"),
+        );
+        let e = daemon_error(
+            StatusCode::NOT_FOUND,
+            &h,
+            br#"{"message":"service web not found"}"#,
+        );
         assert!(e.is_not_found());
-        assert_eq!(e.to_string(), "Error response from daemon: service web not found");
-        let e = daemon_error(StatusCode::INTERNAL_SERVER_ERROR, &http::HeaderMap::new(), b"boom\n");
+        assert_eq!(
+            e.to_string(),
+            "Error response from daemon: service web not found"
+        );
+        let e = daemon_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &http::HeaderMap::new(),
+            b"boom\n",
+        );
         assert_eq!(e.to_string(), "Error response from daemon: boom");
     }
 
@@ -338,7 +406,10 @@ mod tests {
         let err = c.ping().await.expect_err("no daemon");
         assert_eq!(
             err.to_string(),
-            format!("Cannot connect to the shoal daemon at unix://{}. Is the shoal daemon running?", path.display())
+            format!(
+                "Cannot connect to the shoal daemon at unix://{}. Is the shoal daemon running?",
+                path.display()
+            )
         );
     }
 }

@@ -36,9 +36,15 @@ mod tests {
 
     #[test]
     fn unix_urls_and_plain_paths_become_paths() {
-        assert_eq!(normalize_host("unix:///run/shoal/shoal.sock").as_deref(), Ok("/run/shoal/shoal.sock"));
+        assert_eq!(
+            normalize_host("unix:///run/shoal/shoal.sock").as_deref(),
+            Ok("/run/shoal/shoal.sock")
+        );
         assert_eq!(normalize_host("/tmp/a.sock").as_deref(), Ok("/tmp/a.sock"));
-        assert_eq!(normalize_host("relative.sock").as_deref(), Ok("relative.sock"));
+        assert_eq!(
+            normalize_host("relative.sock").as_deref(),
+            Ok("relative.sock")
+        );
     }
 
     #[test]

@@ -59,7 +59,8 @@ impl Demuxer {
         if self.buf.len() < HEADER_LEN {
             return Ok(None);
         }
-        let stream = StdStream::from_byte(self.buf[0]).ok_or_else(|| format!("Unrecognized input header: {}", self.buf[0]))?;
+        let stream = StdStream::from_byte(self.buf[0])
+            .ok_or_else(|| format!("Unrecognized input header: {}", self.buf[0]))?;
         let len = u32::from_be_bytes([self.buf[4], self.buf[5], self.buf[6], self.buf[7]]) as usize;
         if self.buf.len() < HEADER_LEN + len {
             return Ok(None);
@@ -105,9 +106,18 @@ mod tests {
         assert_eq!(
             frames,
             vec![
-                Frame { stream: StdStream::Stdout, payload: b"hello\n".to_vec() },
-                Frame { stream: StdStream::Stderr, payload: b"oops\n".to_vec() },
-                Frame { stream: StdStream::System, payload: b"Error grabbing logs: x\n".to_vec() },
+                Frame {
+                    stream: StdStream::Stdout,
+                    payload: b"hello\n".to_vec()
+                },
+                Frame {
+                    stream: StdStream::Stderr,
+                    payload: b"oops\n".to_vec()
+                },
+                Frame {
+                    stream: StdStream::System,
+                    payload: b"Error grabbing logs: x\n".to_vec()
+                },
             ]
         );
     }
@@ -116,7 +126,13 @@ mod tests {
     fn an_empty_frame_is_still_a_frame() {
         let mut d = Demuxer::new();
         d.push(&encode(1, b""));
-        assert_eq!(d.next_frame().expect("valid"), Some(Frame { stream: StdStream::Stdout, payload: vec![] }));
+        assert_eq!(
+            d.next_frame().expect("valid"),
+            Some(Frame {
+                stream: StdStream::Stdout,
+                payload: vec![]
+            })
+        );
         assert_eq!(d.next_frame().expect("valid"), None);
     }
 

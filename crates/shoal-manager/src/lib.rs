@@ -1,1 +1,8 @@
-//! Leader-only controllers and the control logic behind the API.
+//! The manager: the control logic behind the Engine API (`control`) and the leader-only
+//! controllers that drive tasks through their lifecycle.
+//!
+//! Controllers never call each other: each reads the store, reacts to its events and writes
+//! back (DESIGN §2). Their decisions are pure functions, unit-tested without I/O; the loops
+//! around them do the reading and writing.
+
+pub mod control;

@@ -1,1 +1,24 @@
-//! One node: composes ca, raft, store, manager and api; state dir layout.
+//! One shoal node: the composition of CA, raft, store, manager, agent and API.
+//!
+//! [`Daemon::run`] is what `shoal daemon` runs: it takes the data-root lock, restores the
+//! node's swarm state from disk (certificates, key file, raft log) if it has any, serves the
+//! Engine API on the Unix socket, and answers `swarm init`/`leave` by creating or tearing
+//! down that state. It is a library so tests can start nodes in-process, but the cluster tests
+//! start the real binary.
+
+#![recursion_limit = "256"]
+
+pub mod config;
+pub mod controllers;
+pub mod daemon;
+pub mod error;
+pub mod host;
+pub mod lock;
+pub mod manager;
+pub mod paths;
+pub mod state;
+mod swarm_init;
+
+pub use config::DaemonConfig;
+pub use daemon::Daemon;
+pub use error::NodeError;

@@ -11,7 +11,11 @@ pub enum Action {
     /// Replace an object. `Meta.Version` of the given object must equal the stored one.
     Update(Object),
     /// Remove an object. `version`, when set, must equal the stored one.
-    Delete { kind: Kind, id: String, version: Option<u64> },
+    Delete {
+        kind: Kind,
+        id: String,
+        version: Option<u64>,
+    },
 }
 
 /// A batch of actions, with the timestamp the proposer chose (so every replica stamps the

@@ -25,7 +25,10 @@ pub struct LocalProposer {
 impl LocalProposer {
     pub fn new(store: Arc<MemoryStore>) -> Self {
         let next = store.applied_index() + 1;
-        Self { store, next: tokio::sync::Mutex::new(next) }
+        Self {
+            store,
+            next: tokio::sync::Mutex::new(next),
+        }
     }
 }
 

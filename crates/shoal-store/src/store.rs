@@ -42,7 +42,19 @@ impl Indexed for Task {
         if !self.node_id.is_empty() {
             keys.push(("node", self.node_id.to_string()));
         }
-        keys.push(("slot", format!("{}/{}/{}", self.service_id, self.slot, if self.slot == 0 { self.node_id.as_str() } else { "" })));
+        keys.push((
+            "slot",
+            format!(
+                "{}/{}/{}",
+                self.service_id,
+                self.slot,
+                if self.slot == 0 {
+                    self.node_id.as_str()
+                } else {
+                    ""
+                }
+            ),
+        ));
         keys
     }
 }
@@ -149,7 +161,10 @@ impl Default for MemoryStore {
 impl MemoryStore {
     pub fn new() -> Self {
         let (events, _) = broadcast::channel(WATCH_BUFFER);
-        Self { tables: RwLock::new(Tables::default()), events }
+        Self {
+            tables: RwLock::new(Tables::default()),
+            events,
+        }
     }
 
     /// Runs `f` on a consistent view. Do not block or await inside `f`.
@@ -181,13 +196,27 @@ impl MemoryStore {
             for (kind, id, new, old) in staged {
                 match new {
                     Some(obj) => {
-                        let ev_kind = if old.is_some() { EventKind::Updated } else { EventKind::Created };
+                        let ev_kind = if old.is_some() {
+                            EventKind::Updated
+                        } else {
+                            EventKind::Created
+                        };
                         tables.put(obj.clone());
-                        events.push(Event { index, kind: ev_kind, object: obj, old });
+                        events.push(Event {
+                            index,
+                            kind: ev_kind,
+                            object: obj,
+                            old,
+                        });
                     }
                     None => {
                         if let Some(removed) = tables.remove(kind, &id) {
-                            events.push(Event { index, kind: EventKind::Deleted, object: removed, old: None });
+                            events.push(Event {
+                                index,
+                                kind: EventKind::Deleted,
+                                object: removed,
+                                old: None,
+                            });
                         }
                     }
                 }
@@ -209,7 +238,10 @@ impl MemoryStore {
 
     pub fn snapshot(&self) -> Snapshot {
         let t = self.tables.read();
-        Snapshot { applied_index: t.applied_index, objects: t.all_objects() }
+        Snapshot {
+            applied_index: t.applied_index,
+            objects: t.all_objects(),
+        }
     }
 
     /// Replaces the whole content with `snap`. Watchers are not told about each object:
@@ -234,13 +266,18 @@ fn stage(tables: &Tables, index: u64, proposal: &Proposal) -> Result<Staged, Sto
     // names claimed/released within the batch
     let mut names: HashMap<(Kind, String), Option<String>> = HashMap::new();
 
-    let current = |touched: &HashMap<(Kind, String), (Option<Object>, Option<Object>)>, kind: Kind, id: &str| {
+    let current = |touched: &HashMap<(Kind, String), (Option<Object>, Option<Object>)>,
+                   kind: Kind,
+                   id: &str| {
         match touched.get(&(kind, id.to_string())) {
             Some((cur, _)) => cur.clone(),
             None => tables.get(kind, id),
         }
     };
-    let owner = |names: &HashMap<(Kind, String), Option<String>>, kind: Kind, name: &str| -> Option<String> {
+    let owner = |names: &HashMap<(Kind, String), Option<String>>,
+                 kind: Kind,
+                 name: &str|
+     -> Option<String> {
         match names.get(&(kind, name.to_string())) {
             Some(o) => o.clone(),
             None => tables.name_owner(kind, name).map(str::to_string),
@@ -256,7 +293,10 @@ fn stage(tables: &Tables, index: u64, proposal: &Proposal) -> Result<Staged, Sto
                 }
                 if let Some(name) = obj.unique_name() {
                     if owner(&names, kind, name).is_some() {
-                        return Err(StoreError::NameConflict { kind, name: name.to_string() });
+                        return Err(StoreError::NameConflict {
+                            kind,
+                            name: name.to_string(),
+                        });
                     }
                     names.insert((kind, name.to_string()), Some(id.clone()));
                 }
@@ -278,7 +318,10 @@ fn stage(tables: &Tables, index: u64, proposal: &Proposal) -> Result<Staged, Sto
                 if cur.unique_name() != obj.unique_name() {
                     if let Some(name) = obj.unique_name() {
                         if owner(&names, kind, name).is_some_and(|o| o != id) {
-                            return Err(StoreError::NameConflict { kind, name: name.to_string() });
+                            return Err(StoreError::NameConflict {
+                                kind,
+                                name: name.to_string(),
+                            });
                         }
                         names.insert((kind, name.to_string()), Some(id.clone()));
                     }
@@ -295,10 +338,16 @@ fn stage(tables: &Tables, index: u64, proposal: &Proposal) -> Result<Staged, Sto
             }
             Action::Delete { kind, id, version } => {
                 let Some(cur) = current(&touched, *kind, id) else {
-                    return Err(StoreError::NotFound { kind: *kind, id: id.clone() });
+                    return Err(StoreError::NotFound {
+                        kind: *kind,
+                        id: id.clone(),
+                    });
                 };
                 if version.is_some_and(|v| v != cur.meta().version.index) {
-                    return Err(StoreError::OutOfSequence { kind: *kind, id: id.clone() });
+                    return Err(StoreError::OutOfSequence {
+                        kind: *kind,
+                        id: id.clone(),
+                    });
                 }
                 if let Some(name) = cur.unique_name() {
                     names.insert((*kind, name.to_string()), None);

@@ -25,7 +25,11 @@ pub struct Table<T> {
 
 impl<T> Default for Table<T> {
     fn default() -> Self {
-        Self { by_id: BTreeMap::new(), by_name: HashMap::new(), secondary: HashMap::new() }
+        Self {
+            by_id: BTreeMap::new(),
+            by_name: HashMap::new(),
+            secondary: HashMap::new(),
+        }
     }
 }
 
@@ -48,7 +52,11 @@ impl<T: Indexed> Table<T> {
 
     /// Objects whose id starts with `prefix`.
     pub fn with_prefix(&self, prefix: &str) -> Vec<&T> {
-        self.by_id.range(prefix.to_string()..).take_while(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v).collect()
+        self.by_id
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(_, v)| v)
+            .collect()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &T> {
@@ -75,7 +83,10 @@ impl<T: Indexed> Table<T> {
             self.by_name.insert(name.to_string(), obj.id().to_string());
         }
         for key in obj.secondary() {
-            self.secondary.entry(key).or_default().insert(obj.id().to_string());
+            self.secondary
+                .entry(key)
+                .or_default()
+                .insert(obj.id().to_string());
         }
         self.by_id.insert(obj.id().to_string(), obj);
         old

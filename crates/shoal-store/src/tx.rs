@@ -22,7 +22,11 @@ pub struct StoreHandle {
 
 impl StoreHandle {
     pub fn new(store: Arc<MemoryStore>, proposer: Arc<dyn Proposer>) -> Self {
-        Self { store, proposer, clock: Arc::new(SystemTime::now) }
+        Self {
+            store,
+            proposer,
+            clock: Arc::new(SystemTime::now),
+        }
     }
 
     pub fn with_clock(mut self, clock: Clock) -> Self {
@@ -42,19 +46,32 @@ impl StoreHandle {
     /// Runs `f` against the current state, then proposes what it staged as one atomic batch.
     /// Returns `f`'s value and the index the batch was applied at (0 if it staged nothing).
     /// `f` must not block: it runs under the store's read lock.
-    pub async fn update<R>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<R, StoreError>) -> Result<(R, u64), StoreError> {
+    pub async fn update<R>(
+        &self,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<R, StoreError>,
+    ) -> Result<(R, u64), StoreError> {
         let (value, actions) = self.store.view(|tables| {
-            let mut tx = Tx { tables, staged: HashMap::new(), actions: Vec::new() };
+            let mut tx = Tx {
+                tables,
+                staged: HashMap::new(),
+                actions: Vec::new(),
+            };
             let value = f(&mut tx)?;
             Ok::<_, StoreError>((value, tx.actions))
         })?;
         if actions.is_empty() {
             return Ok((value, 0));
         }
-        let proposal = Proposal { actions, timestamp: shoal_types::time::rfc3339(self.now()) };
+        let proposal = Proposal {
+            actions,
+            timestamp: shoal_types::time::rfc3339(self.now()),
+        };
         let size = serde_json::to_vec(&proposal).map(|v| v.len()).unwrap_or(0);
         if size > MAX_PROPOSAL_BYTES {
-            return Err(StoreError::TooLarge { size, limit: MAX_PROPOSAL_BYTES });
+            return Err(StoreError::TooLarge {
+                size,
+                limit: MAX_PROPOSAL_BYTES,
+            });
         }
         let index = self.proposer.propose(proposal).await?;
         Ok((value, index))
@@ -65,7 +82,10 @@ impl StoreHandle {
         if actions.is_empty() {
             return Ok(0);
         }
-        let proposal = Proposal { actions, timestamp: shoal_types::time::rfc3339(self.now()) };
+        let proposal = Proposal {
+            actions,
+            timestamp: shoal_types::time::rfc3339(self.now()),
+        };
         self.proposer.propose(proposal).await
     }
 }
@@ -132,7 +152,10 @@ impl Tx<'_> {
                 _ => false,
             };
             if taken {
-                return Err(StoreError::NameConflict { kind, name: name.to_string() });
+                return Err(StoreError::NameConflict {
+                    kind,
+                    name: name.to_string(),
+                });
             }
         }
         self.staged.insert((kind, id), Some(obj.clone()));
@@ -168,13 +191,23 @@ impl Tx<'_> {
     /// Stages a removal.
     pub fn delete(&mut self, kind: Kind, id: &str) -> Result<(), StoreError> {
         let Some(cur) = self.get(kind, id) else {
-            return Err(StoreError::NotFound { kind, id: id.to_string() });
+            return Err(StoreError::NotFound {
+                kind,
+                id: id.to_string(),
+            });
         };
         self.staged.insert((kind, id.to_string()), None);
-        let created_here = self.actions.iter().any(|a| matches!(a, Action::Create(o) if o.kind() == kind && o.id() == id));
+        let created_here = self
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::Create(o) if o.kind() == kind && o.id() == id));
         self.actions.retain(|a| !matches!(a, Action::Create(o) | Action::Update(o) if o.kind() == kind && o.id() == id));
         if !created_here {
-            self.actions.push(Action::Delete { kind, id: id.to_string(), version: Some(cur.meta().version.index) });
+            self.actions.push(Action::Delete {
+                kind,
+                id: id.to_string(),
+                version: Some(cur.meta().version.index),
+            });
         }
         Ok(())
     }

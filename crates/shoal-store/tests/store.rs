@@ -1,6 +1,8 @@
 //! Scenarios for the store without raft: transactions, indexes, versions, watches, snapshots.
 
-use shoal_store::{Action, EventKind, LocalProposer, MemoryStore, Proposal, StoreError, StoreHandle, WatchError};
+use shoal_store::{
+    Action, EventKind, LocalProposer, MemoryStore, Proposal, StoreError, StoreHandle, WatchError,
+};
 use shoal_types::api::ServiceSpec;
 use shoal_types::{Kind, Object, Service, ServiceId, Task, TaskId};
 use std::sync::Arc;
@@ -12,50 +14,91 @@ fn handle() -> StoreHandle {
 }
 
 fn service(id: &str, name: &str) -> Service {
-    Service { id: ServiceId::from(id), spec: ServiceSpec { name: Some(name.into()), ..Default::default() }, ..Default::default() }
+    Service {
+        id: ServiceId::from(id),
+        spec: ServiceSpec {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
 }
 
 fn task(id: &str, service: &str, slot: u64) -> Task {
-    Task { id: TaskId::from(id), service_id: ServiceId::from(service), slot, ..Default::default() }
+    Task {
+        id: TaskId::from(id),
+        service_id: ServiceId::from(service),
+        slot,
+        ..Default::default()
+    }
 }
 
 #[tokio::test]
 async fn a_created_object_gets_the_index_as_version_and_timestamps() {
     let h = handle();
-    let (_, index) = h.update(|tx| tx.create(Object::Service(service("s1", "web")))).await.unwrap();
+    let (_, index) = h
+        .update(|tx| tx.create(Object::Service(service("s1", "web"))))
+        .await
+        .unwrap();
     let svc = h.view(|t| t.services.get("s1").cloned()).unwrap();
     assert_eq!(svc.meta.version.index, index);
     assert!(!svc.meta.created_at.is_empty());
     assert_eq!(svc.meta.created_at, svc.meta.updated_at);
-    assert_eq!(h.view(|t| t.services.by_name("web").map(|s| s.id.clone())), Some(ServiceId::from("s1")));
+    assert_eq!(
+        h.view(|t| t.services.by_name("web").map(|s| s.id.clone())),
+        Some(ServiceId::from("s1"))
+    );
 }
 
 #[tokio::test]
 async fn duplicate_names_are_refused_and_change_nothing() {
     let h = handle();
-    h.update(|tx| tx.create(Object::Service(service("s1", "web")))).await.unwrap();
-    let err = h.update(|tx| tx.create(Object::Service(service("s2", "web")))).await.unwrap_err();
-    assert!(matches!(err, StoreError::NameConflict { kind: Kind::Service, .. }));
-    assert_eq!(err.to_string(), "name conflicts with an existing object: service web already exists");
+    h.update(|tx| tx.create(Object::Service(service("s1", "web"))))
+        .await
+        .unwrap();
+    let err = h
+        .update(|tx| tx.create(Object::Service(service("s2", "web"))))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        StoreError::NameConflict {
+            kind: Kind::Service,
+            ..
+        }
+    ));
+    assert_eq!(
+        err.to_string(),
+        "name conflicts with an existing object: service web already exists"
+    );
     assert_eq!(h.view(|t| t.services.len()), 1);
 }
 
 #[tokio::test]
 async fn a_stale_version_is_out_of_sequence() {
     let h = handle();
-    h.update(|tx| tx.create(Object::Service(service("s1", "web")))).await.unwrap();
+    h.update(|tx| tx.create(Object::Service(service("s1", "web"))))
+        .await
+        .unwrap();
     let stale = h.view(|t| t.services.get("s1").cloned()).unwrap();
     let mut first = stale.clone();
     first.spec.labels = Some([("a".to_string(), "1".to_string())].into());
-    h.update(|tx| tx.update(Object::Service(first))).await.unwrap();
-    let err = h.update(|tx| tx.update(Object::Service(stale))).await.unwrap_err();
+    h.update(|tx| tx.update(Object::Service(first)))
+        .await
+        .unwrap();
+    let err = h
+        .update(|tx| tx.update(Object::Service(stale)))
+        .await
+        .unwrap_err();
     assert_eq!(err.to_string(), "update out of sequence");
 }
 
 #[tokio::test]
 async fn a_batch_applies_all_or_nothing() {
     let h = handle();
-    h.update(|tx| tx.create(Object::Service(service("s1", "web")))).await.unwrap();
+    h.update(|tx| tx.create(Object::Service(service("s1", "web"))))
+        .await
+        .unwrap();
     // Built by hand so the transaction's own checks do not catch it first.
     let bad = Proposal {
         actions: vec![
@@ -66,7 +109,10 @@ async fn a_batch_applies_all_or_nothing() {
     };
     let err = h.store.apply(99, &bad).unwrap_err();
     assert!(matches!(err, StoreError::NameConflict { .. }));
-    assert!(h.view(|t| t.tasks.get("t1").is_none()), "the first action must not have applied");
+    assert!(
+        h.view(|t| t.tasks.get("t1").is_none()),
+        "the first action must not have applied"
+    );
 }
 
 #[tokio::test]
@@ -93,7 +139,9 @@ async fn secondary_indexes_follow_updates_and_deletes() {
 #[tokio::test]
 async fn two_writes_to_one_object_in_a_transaction_make_one_action() {
     let h = handle();
-    h.update(|tx| tx.create(Object::Service(service("s1", "web")))).await.unwrap();
+    h.update(|tx| tx.create(Object::Service(service("s1", "web"))))
+        .await
+        .unwrap();
     h.update(|tx| {
         let mut s = tx.service("s1").unwrap();
         s.spec.labels = Some([("a".to_string(), "1".to_string())].into());
@@ -104,7 +152,9 @@ async fn two_writes_to_one_object_in_a_transaction_make_one_action() {
     })
     .await
     .unwrap();
-    let labels = h.view(|t| t.services.get("s1").and_then(|s| s.spec.labels.clone())).unwrap();
+    let labels = h
+        .view(|t| t.services.get("s1").and_then(|s| s.spec.labels.clone()))
+        .unwrap();
     assert_eq!(labels.get("a").map(String::as_str), Some("2"));
 }
 
@@ -112,13 +162,21 @@ async fn two_writes_to_one_object_in_a_transaction_make_one_action() {
 async fn watchers_see_created_updated_deleted_in_order() {
     let h = handle();
     let mut w = h.store.watch();
-    h.update(|tx| tx.create(Object::Service(service("s1", "web")))).await.unwrap();
+    h.update(|tx| tx.create(Object::Service(service("s1", "web"))))
+        .await
+        .unwrap();
     let mut s = h.view(|t| t.services.get("s1").cloned()).unwrap();
     s.spec.labels = Some(Default::default());
     h.update(|tx| tx.update(Object::Service(s))).await.unwrap();
     h.update(|tx| tx.delete(Kind::Service, "s1")).await.unwrap();
-    let kinds: Vec<EventKind> = [w.recv().await, w.recv().await, w.recv().await].into_iter().map(|e| e.unwrap().kind).collect();
-    assert_eq!(kinds, vec![EventKind::Created, EventKind::Updated, EventKind::Deleted]);
+    let kinds: Vec<EventKind> = [w.recv().await, w.recv().await, w.recv().await]
+        .into_iter()
+        .map(|e| e.unwrap().kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![EventKind::Created, EventKind::Updated, EventKind::Deleted]
+    );
 }
 
 #[tokio::test]
@@ -126,10 +184,16 @@ async fn a_lagging_watcher_is_dropped_and_must_resync() {
     let h = handle();
     let mut w = h.store.watch();
     for i in 0..(shoal_store::store::WATCH_BUFFER + 10) {
-        h.update(|tx| tx.create(Object::Task(task(&format!("t{i}"), "s", 1)))).await.unwrap();
+        h.update(|tx| tx.create(Object::Task(task(&format!("t{i}"), "s", 1))))
+            .await
+            .unwrap();
     }
     assert_eq!(w.recv().await.unwrap_err(), WatchError::Lagged);
-    assert_eq!(w.recv().await.unwrap_err(), WatchError::Lagged, "stays dead until resubscribed");
+    assert_eq!(
+        w.recv().await.unwrap_err(),
+        WatchError::Lagged,
+        "stays dead until resubscribed"
+    );
 }
 
 #[tokio::test]

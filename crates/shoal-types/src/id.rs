@@ -104,7 +104,10 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         let id = new_id(&mut rng);
         assert_eq!(id.len(), ID_LEN);
-        assert!(id.chars().all(|c| c.is_ascii_digit() || c.is_ascii_lowercase()));
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase())
+        );
     }
 
     #[test]

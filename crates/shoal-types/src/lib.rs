@@ -8,11 +8,13 @@
 //! Nothing here does I/O. Randomness and time are passed in by callers.
 
 pub mod cluster;
+pub mod dispatch;
 pub mod error;
 pub mod id;
 pub mod meta;
 pub mod node;
 pub mod object;
+pub mod requests;
 pub mod service;
 pub mod task;
 pub mod task_state;

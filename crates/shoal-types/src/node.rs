@@ -1,6 +1,9 @@
 //! The node object.
 
-use crate::api::{ManagerStatus, NodeDescription, NodeSpec, NodeSpecAvailabilityEnum, NodeSpecRoleEnum, NodeStatus};
+use crate::api::{
+    ManagerStatus, NodeDescription, NodeSpec, NodeSpecAvailabilityEnum, NodeSpecRoleEnum,
+    NodeStatus,
+};
 use crate::id::NodeId;
 use crate::meta::Meta;
 use serde::{Deserialize, Serialize};
@@ -18,7 +21,11 @@ pub struct Node {
     pub description: NodeDescription,
     #[serde(rename = "Status", default)]
     pub status: NodeStatus,
-    #[serde(rename = "ManagerStatus", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "ManagerStatus",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub manager_status: Option<ManagerStatus>,
     /// Raft member id of a manager (random, never reused); 0 for workers. Internal.
     #[serde(rename = "RaftID", default, skip_serializing_if = "is_zero")]
@@ -36,7 +43,10 @@ impl Node {
     }
 
     pub fn availability(&self) -> NodeSpecAvailabilityEnum {
-        self.spec.availability.filter(|a| *a != NodeSpecAvailabilityEnum::EMPTY).unwrap_or(NodeSpecAvailabilityEnum::ACTIVE)
+        self.spec
+            .availability
+            .filter(|a| *a != NodeSpecAvailabilityEnum::EMPTY)
+            .unwrap_or(NodeSpecAvailabilityEnum::ACTIVE)
     }
 
     /// The name docker shows: `Spec.Name`, else the hostname, else the id.
@@ -44,7 +54,12 @@ impl Node {
         if let Some(n) = self.spec.name.as_deref().filter(|n| !n.is_empty()) {
             return n;
         }
-        if let Some(h) = self.description.hostname.as_deref().filter(|h| !h.is_empty()) {
+        if let Some(h) = self
+            .description
+            .hostname
+            .as_deref()
+            .filter(|h| !h.is_empty())
+        {
             return h;
         }
         self.id.as_str()

@@ -25,6 +25,8 @@ impl Kind {
 }
 
 /// Any stored object.
+// Objects are moved whole through proposals and events; boxing would only add indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Object {
     Node(Node),

@@ -29,7 +29,10 @@ impl ServiceMode {
     }
 
     pub fn is_job(self) -> bool {
-        matches!(self, ServiceMode::ReplicatedJob { .. } | ServiceMode::GlobalJob)
+        matches!(
+            self,
+            ServiceMode::ReplicatedJob { .. } | ServiceMode::GlobalJob
+        )
     }
 }
 
@@ -42,11 +45,19 @@ pub struct Service {
     pub meta: Meta,
     #[serde(rename = "Spec", default)]
     pub spec: ServiceSpec,
-    #[serde(rename = "PreviousSpec", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "PreviousSpec",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub previous_spec: Option<ServiceSpec>,
     #[serde(rename = "Endpoint", skip_serializing_if = "Option::is_none", default)]
     pub endpoint: Option<ServiceEndpoint>,
-    #[serde(rename = "UpdateStatus", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "UpdateStatus",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub update_status: Option<ServiceUpdateStatus>,
     #[serde(rename = "JobStatus", skip_serializing_if = "Option::is_none", default)]
     pub job_status: Option<ServiceJobStatus>,
@@ -54,7 +65,11 @@ pub struct Service {
     /// whose `SpecVersion` differs is dirty (SwarmKit `orchestrator.IsTaskDirty`). Internal.
     #[serde(rename = "SpecVersion", default)]
     pub spec_version: Version,
-    #[serde(rename = "PreviousSpecVersion", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "PreviousSpecVersion",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub previous_spec_version: Option<Version>,
 }
 
@@ -81,8 +96,15 @@ pub fn mode_of(spec: &ServiceSpec) -> ServiceMode {
         ServiceMode::GlobalJob
     } else if let Some(job) = &mode.replicated_job {
         let max = job.max_concurrent.filter(|m| *m > 0).unwrap_or(1) as u64;
-        let total = job.total_completions.filter(|t| *t > 0).map(|t| t as u64).unwrap_or(max);
-        ServiceMode::ReplicatedJob { max_concurrent: max, total }
+        let total = job
+            .total_completions
+            .filter(|t| *t > 0)
+            .map(|t| t as u64)
+            .unwrap_or(max);
+        ServiceMode::ReplicatedJob {
+            max_concurrent: max,
+            total,
+        }
     } else {
         let replicas = mode
             .replicated

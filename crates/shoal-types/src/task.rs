@@ -18,7 +18,11 @@ pub struct TaskStatus {
     pub message: String,
     #[serde(rename = "Err", default, skip_serializing_if = "String::is_empty")]
     pub err: String,
-    #[serde(rename = "ContainerStatus", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ContainerStatus",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_status: Option<ContainerStatus>,
     #[serde(rename = "PortStatus", default)]
     pub port_status: PortStatus,
@@ -55,7 +59,11 @@ pub struct Task {
     /// container names). Internal.
     #[serde(rename = "ServiceAnnotations", default)]
     pub service_annotations: ServiceAnnotations,
-    #[serde(rename = "JobIteration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "JobIteration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub job_iteration: Option<Version>,
 }
 
@@ -73,9 +81,15 @@ impl Task {
     /// `<service>.<node id>.<task id>` for global ones.
     pub fn container_name(&self) -> String {
         if self.slot > 0 {
-            format!("{}.{}.{}", self.service_annotations.name, self.slot, self.id)
+            format!(
+                "{}.{}.{}",
+                self.service_annotations.name, self.slot, self.id
+            )
         } else {
-            format!("{}.{}.{}", self.service_annotations.name, self.node_id, self.id)
+            format!(
+                "{}.{}.{}",
+                self.service_annotations.name, self.node_id, self.id
+            )
         }
     }
 

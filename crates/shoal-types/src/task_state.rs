@@ -6,7 +6,9 @@
 use serde::{Deserialize, Serialize};
 
 /// Observed or desired state of a task, ordered by lifecycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 #[repr(u16)]
 pub enum TaskState {

@@ -1,0 +1,115 @@
+//! The router, the version-prefix handling and the Unix-socket listener.
+
+use crate::backend::Backend;
+use crate::error::ApiError;
+use crate::routes;
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderValue, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::path::Path;
+use std::sync::Arc;
+use tower::Layer;
+
+/// The API version shoal speaks (Docker Engine 25.0): every CLI release accepts it.
+pub const API_VERSION: &str = "1.44";
+/// The oldest version accepted in a path prefix (moby's absolute floor).
+pub const MIN_API_VERSION: &str = "1.24";
+/// `Server` header value.
+pub const SERVER: &str = concat!("shoal/", env!("CARGO_PKG_VERSION"), " (linux)");
+
+/// All routes, unprefixed; [`serve_unix`] adds the `/v1.xx` handling.
+pub fn router(backend: Arc<dyn Backend>) -> Router {
+    Router::new()
+        .merge(routes::system::routes())
+        .merge(routes::swarm::routes())
+        .merge(routes::nodes::routes())
+        .merge(routes::services::routes())
+        .merge(routes::tasks::routes())
+        .fallback(|| async { ApiError::not_found("page not found") })
+        .method_not_allowed_fallback(|| async { ApiError::not_found("page not found") })
+        .with_state(backend)
+}
+
+fn parse_version(v: &str) -> Option<(u32, u32)> {
+    let (maj, min) = v.split_once('.')?;
+    Some((maj.parse().ok()?, min.parse().ok()?))
+}
+
+/// Strips `/v<major>.<minor>` and checks the range, then adds the headers moby sends on every
+/// response (`Api-Version`, `Ostype`, `Server`).
+async fn versioned(mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    if let Some(rest) = path.strip_prefix("/v") {
+        let (ver, tail) = rest
+            .split_once('/')
+            .map(|(v, t)| (v, format!("/{t}")))
+            .unwrap_or((rest, "/".to_string()));
+        if let Some(v) = parse_version(ver) {
+            let max = parse_version(API_VERSION).unwrap_or((1, 44));
+            let min = parse_version(MIN_API_VERSION).unwrap_or((1, 24));
+            if v > max {
+                return with_headers(
+                    ApiError::bad_request(format!(
+                        "client version {ver} is too new. Maximum supported API version is {API_VERSION}"
+                    ))
+                    .into_response(),
+                );
+            }
+            if v < min {
+                return with_headers(
+                    ApiError::bad_request(format!(
+                        "client version {ver} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"
+                    ))
+                    .into_response(),
+                );
+            }
+            let pq = match req.uri().query() {
+                Some(q) => format!("{tail}?{q}"),
+                None => tail,
+            };
+            if let Ok(uri) = pq.parse::<Uri>() {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
+    with_headers(next.run(req).await)
+}
+
+fn with_headers(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert("Api-Version", HeaderValue::from_static(API_VERSION));
+    h.insert("Ostype", HeaderValue::from_static("linux"));
+    h.insert("Server", HeaderValue::from_static(SERVER));
+    resp
+}
+
+/// Serves `router` on the Unix socket at `path` until `shutdown` resolves. A stale socket file
+/// is replaced; the socket is made `0660`.
+pub async fn serve_unix(
+    path: &Path,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let listener = tokio::net::UnixListener::bind(path)?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    }
+    let app = axum::middleware::from_fn(versioned).layer(router);
+    axum::serve(
+        listener,
+        axum::ServiceExt::<Request>::into_make_service(app),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

@@ -1,0 +1,384 @@
+//! Service spec validation, with swarmkit's and moby's wording.
+
+use shoal_types::ValidationError;
+use shoal_types::api::{ServiceSpec, TaskSpecRestartPolicyConditionEnum};
+
+/// Longest service name (a DNS label).
+pub const MAX_NAME_LEN: usize = 63;
+/// Smallest CPU reservation or limit swarmkit accepts: 0.001 CPU.
+pub const MIN_NANO_CPUS: i64 = 1_000_000;
+/// Smallest memory reservation or limit swarmkit accepts: 4 MiB.
+pub const MIN_MEMORY_BYTES: i64 = 4 * 1024 * 1024;
+
+fn err(msg: impl Into<String>) -> ValidationError {
+    ValidationError::new(msg)
+}
+
+/// `^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$`, at most 63 characters.
+pub fn validate_name(name: &str) -> Result<(), ValidationError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .last()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(err(format!(
+            "rpc error: code = InvalidArgument desc = name must be valid as a DNS name component"
+        )))
+    }
+}
+
+/// A docker image reference: `[registry[:port]/]path[:tag][@digest]`, lowercase path.
+pub fn validate_image(image: &str) -> Result<(), ValidationError> {
+    let invalid = || {
+        err(format!(
+            "rpc error: code = InvalidArgument desc = ContainerSpec: \"{image}\" is not a valid repository/tag"
+        ))
+    };
+    if image.is_empty() {
+        return Err(err(
+            "rpc error: code = InvalidArgument desc = ContainerSpec: image reference must be provided",
+        ));
+    }
+    let (name, digest) = match image.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (image, None),
+    };
+    if let Some(d) = digest {
+        let Some((algo, hex)) = d.split_once(':') else {
+            return Err(invalid());
+        };
+        if algo.is_empty() || hex.len() < 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(invalid());
+        }
+    }
+    // Split a tag off the last path component only (a registry port also has a colon).
+    let last_slash = name.rfind('/').map(|i| i + 1).unwrap_or(0);
+    let (path, tag) = match name[last_slash..].rfind(':') {
+        Some(i) => (&name[..last_slash + i], Some(&name[last_slash + i + 1..])),
+        None => (name, None),
+    };
+    if let Some(tag) = tag {
+        let valid_tag = !tag.is_empty()
+            && tag.len() <= 128
+            && tag
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+            && tag
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if !valid_tag {
+            return Err(invalid());
+        }
+    }
+    if path.is_empty() || path.starts_with('/') || path.ends_with('/') || path.contains("//") {
+        return Err(invalid());
+    }
+    let mut parts: Vec<&str> = path.split('/').collect();
+    // A first component with '.' or ':' (or "localhost") is a registry host.
+    if parts.len() > 1
+        && (parts[0].contains('.') || parts[0].contains(':') || parts[0] == "localhost")
+    {
+        parts.remove(0);
+    }
+    for p in parts {
+        let ok = !p.is_empty()
+            && p.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
+            })
+            && p.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && p.chars()
+                .last()
+                .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        if !ok {
+            return Err(invalid());
+        }
+    }
+    Ok(())
+}
+
+/// Placement constraint syntax: `<key> == <value>` or `<key> != <value>` with a known key.
+pub fn validate_constraint(c: &str) -> Result<(), ValidationError> {
+    let bad = || {
+        err(format!(
+            "rpc error: code = InvalidArgument desc = invalid constraint: {c}"
+        ))
+    };
+    let (key, value) = if let Some((k, v)) = c.split_once("==") {
+        (k, v)
+    } else if let Some((k, v)) = c.split_once("!=") {
+        (k, v)
+    } else {
+        return Err(bad());
+    };
+    let key = key.trim();
+    let value = value.trim();
+    if key.is_empty() || value.is_empty() || value.contains("==") || value.contains("!=") {
+        return Err(bad());
+    }
+    let k = key.to_ascii_lowercase();
+    let known = matches!(
+        k.as_str(),
+        "node.id" | "node.hostname" | "node.role" | "node.platform.os" | "node.platform.arch"
+    ) || (k.starts_with("node.labels.") && k.len() > "node.labels.".len())
+        || (k.starts_with("engine.labels.") && k.len() > "engine.labels.".len());
+    if !known {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+/// Everything checked before a service is created or updated.
+pub fn validate_service_spec(spec: &ServiceSpec) -> Result<(), ValidationError> {
+    validate_name(spec.name.as_deref().unwrap_or_default())?;
+    let task = spec
+        .task_template
+        .as_ref()
+        .ok_or_else(|| err("rpc error: code = InvalidArgument desc = TaskSpec: missing runtime"))?;
+    let container = task.container_spec.as_ref().ok_or_else(|| {
+        err("rpc error: code = InvalidArgument desc = ContainerSpec: missing in service spec")
+    })?;
+    validate_image(container.image.as_deref().unwrap_or_default())?;
+    if let Some(mode) = &spec.mode {
+        let set = [
+            mode.replicated.is_some(),
+            mode.global.is_some(),
+            mode.replicated_job.is_some(),
+            mode.global_job.is_some(),
+        ]
+        .into_iter()
+        .filter(|b| *b)
+        .count();
+        if set > 1 {
+            return Err(err(
+                "rpc error: code = InvalidArgument desc = service mode must be exactly one of replicated, global, replicated-job, global-job",
+            ));
+        }
+        if let Some(r) = mode.replicated.as_ref().and_then(|r| r.replicas) {
+            if r < 0 {
+                return Err(err(
+                    "rpc error: code = InvalidArgument desc = Replicas must be non-negative",
+                ));
+            }
+        }
+        if let Some(job) = &mode.replicated_job {
+            if job.max_concurrent.is_some_and(|m| m < 0)
+                || job.total_completions.is_some_and(|t| t < 0)
+            {
+                return Err(err(
+                    "rpc error: code = InvalidArgument desc = MaxConcurrent and TotalCompletions must be non-negative",
+                ));
+            }
+        }
+    }
+    if let Some(placement) = &task.placement {
+        for c in placement.constraints.iter().flatten() {
+            validate_constraint(c)?;
+        }
+        for p in placement.preferences.iter().flatten() {
+            if let Some(spread) = p
+                .spread
+                .as_ref()
+                .and_then(|s| s.spread_descriptor.as_deref())
+            {
+                if spread.is_empty() {
+                    return Err(err(
+                        "rpc error: code = InvalidArgument desc = spread preference needs a descriptor",
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(res) = &task.resources {
+        for (what, r) in [
+            (
+                "reservation",
+                res.reservations
+                    .as_ref()
+                    .map(|r| (r.nano_cpus, r.memory_bytes)),
+            ),
+            (
+                "limit",
+                res.limits.as_ref().map(|l| (l.nano_cpus, l.memory_bytes)),
+            ),
+        ] {
+            if let Some((cpu, mem)) = r {
+                if cpu.is_some_and(|c| c != 0 && c < MIN_NANO_CPUS) {
+                    return Err(err(format!(
+                        "rpc error: code = InvalidArgument desc = invalid cpu value {}: Must be at least 0.001",
+                        cpu.unwrap_or(0) as f64 / 1e9
+                    )));
+                }
+                if mem.is_some_and(|m| m != 0 && m < MIN_MEMORY_BYTES) {
+                    return Err(err(format!(
+                        "rpc error: code = InvalidArgument desc = invalid memory {what} {}: Must be at least 4MiB",
+                        mem.unwrap_or(0)
+                    )));
+                }
+            }
+        }
+    }
+    if let Some(rp) = &task.restart_policy {
+        if rp.delay.is_some_and(|d| d < 0) || rp.window.is_some_and(|w| w < 0) {
+            return Err(err(
+                "rpc error: code = InvalidArgument desc = TaskSpec: restart-delay and restart-window cannot be negative",
+            ));
+        }
+        if rp.max_attempts.is_some_and(|m| m < 0) {
+            return Err(err(
+                "rpc error: code = InvalidArgument desc = TaskSpec: restart-max-attempts cannot be negative",
+            ));
+        }
+        let _ = rp
+            .condition
+            .unwrap_or(TaskSpecRestartPolicyConditionEnum::EMPTY); // any enum value is valid
+    }
+    if let Some(sgp) = container.stop_grace_period {
+        if sgp < 0 {
+            return Err(err(
+                "rpc error: code = InvalidArgument desc = ContainerSpec: stop-grace-period cannot be negative",
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_dns_rules() {
+        assert!(validate_name("web").is_ok());
+        assert!(validate_name("my_web-1").is_ok());
+        assert!(validate_name("-web").is_err());
+        assert!(validate_name("web.1").is_err());
+        assert!(validate_name(&"a".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn image_references() {
+        for ok in [
+            "busybox",
+            "busybox:1.36",
+            "shoal-test/busybox:latest",
+            "localhost:5000/a/b:c",
+            "nginx@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(validate_image(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "UPPER", "a::b", "busybox:", "foo//bar", "bad image"] {
+            assert!(validate_image(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn constraints() {
+        for ok in [
+            "node.role==manager",
+            "node.labels.zone != east",
+            "engine.labels.x==1",
+            "node.hostname==h",
+        ] {
+            assert!(validate_constraint(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "node.role=manager",
+            "foo==bar",
+            "node.role==",
+            "==x",
+            "node.labels.==x",
+        ] {
+            assert!(validate_constraint(bad).is_err(), "{bad}");
+        }
+    }
+}
+
+/// Default stop grace period: 10 s.
+pub const DEFAULT_STOP_GRACE_NS: i64 = 10_000_000_000;
+/// Default restart delay: 5 s.
+pub const DEFAULT_RESTART_DELAY_NS: i64 = 5_000_000_000;
+/// Default update/rollback monitor: 5 s.
+pub const DEFAULT_MONITOR_NS: i64 = 5_000_000_000;
+
+/// Fills the defaults `GET /services/{id}?insertDefaults=true` shows (swarmkit
+/// `api/defaults/service.go`), leaving set values alone.
+pub fn insert_defaults(spec: &mut ServiceSpec) {
+    use shoal_types::api::{
+        ServiceSpecRollbackConfig, ServiceSpecRollbackConfigFailureActionEnum,
+        ServiceSpecRollbackConfigOrderEnum, ServiceSpecUpdateConfig,
+        ServiceSpecUpdateConfigFailureActionEnum, ServiceSpecUpdateConfigOrderEnum,
+        TaskSpecRestartPolicy,
+    };
+    let tt = spec.task_template.get_or_insert_with(Default::default);
+    if let Some(cs) = tt.container_spec.as_mut() {
+        cs.stop_grace_period.get_or_insert(DEFAULT_STOP_GRACE_NS);
+        cs.dns_config.get_or_insert_with(Default::default);
+    }
+    tt.resources.get_or_insert_with(Default::default);
+    tt.placement.get_or_insert_with(Default::default);
+    let rp = tt
+        .restart_policy
+        .get_or_insert_with(TaskSpecRestartPolicy::default);
+    if rp
+        .condition
+        .is_none_or(|c| c == TaskSpecRestartPolicyConditionEnum::EMPTY)
+    {
+        rp.condition = Some(TaskSpecRestartPolicyConditionEnum::ANY);
+    }
+    rp.delay.get_or_insert(DEFAULT_RESTART_DELAY_NS);
+    rp.max_attempts.get_or_insert(0);
+    let uc = spec
+        .update_config
+        .get_or_insert_with(ServiceSpecUpdateConfig::default);
+    if uc.parallelism.is_none_or(|p| p == 0) {
+        uc.parallelism = Some(1);
+    }
+    if uc
+        .failure_action
+        .is_none_or(|a| a == ServiceSpecUpdateConfigFailureActionEnum::EMPTY)
+    {
+        uc.failure_action = Some(ServiceSpecUpdateConfigFailureActionEnum::PAUSE);
+    }
+    uc.monitor.get_or_insert(DEFAULT_MONITOR_NS);
+    uc.max_failure_ratio.get_or_insert(0.0);
+    if uc
+        .order
+        .is_none_or(|o| o == ServiceSpecUpdateConfigOrderEnum::EMPTY)
+    {
+        uc.order = Some(ServiceSpecUpdateConfigOrderEnum::STOP_FIRST);
+    }
+    let rc = spec
+        .rollback_config
+        .get_or_insert_with(ServiceSpecRollbackConfig::default);
+    if rc.parallelism.is_none_or(|p| p == 0) {
+        rc.parallelism = Some(1);
+    }
+    if rc
+        .failure_action
+        .is_none_or(|a| a == ServiceSpecRollbackConfigFailureActionEnum::EMPTY)
+    {
+        rc.failure_action = Some(ServiceSpecRollbackConfigFailureActionEnum::PAUSE);
+    }
+    rc.monitor.get_or_insert(DEFAULT_MONITOR_NS);
+    rc.max_failure_ratio.get_or_insert(0.0);
+    if rc
+        .order
+        .is_none_or(|o| o == ServiceSpecRollbackConfigOrderEnum::EMPTY)
+    {
+        rc.order = Some(ServiceSpecRollbackConfigOrderEnum::STOP_FIRST);
+    }
+}

@@ -1,0 +1,154 @@
+//! The loop every leader-only controller runs, and the store-writing helpers they share.
+//!
+//! A controller is level-triggered: events only mark keys dirty, and `reconcile` reads a fresh
+//! view and writes what the pure decision asks for. So a missed or repeated event costs a
+//! little work, never a wrong state, and a watcher that lagged simply marks everything dirty
+//! and reconciles from a new view (DESIGN §2 rule 3).
+
+use crate::error::ControllerError;
+use shoal_store::{Event, StoreError, StoreHandle, Tx, WatchError};
+use std::future::Future;
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// How long a controller waits before retrying after a failed reconcile (no leader, a write
+/// refused for a reason other than a version conflict).
+pub const RETRY_AFTER: Duration = Duration::from_millis(500);
+
+/// Attempts at a transaction that keeps losing optimistic-concurrency races.
+const MAX_CONFLICT_RETRIES: usize = 16;
+
+/// Most events handled before reconciling, so a burst does not starve the writes.
+const MAX_EVENTS_PER_ROUND: usize = 10_000;
+
+/// SwarmKit's limit on changes in one batched transaction (`MaxChangesPerTransaction`).
+pub const MAX_CHANGES_PER_TX: usize = 200;
+
+/// One leader-only controller, driven by [`run_controller`].
+pub trait Controller: Send {
+    /// Name for logs and errors.
+    const NAME: &'static str;
+
+    /// Notes what `event` makes dirty. Must not block.
+    fn observe(&mut self, event: &Event);
+
+    /// Marks everything dirty: at start and after the watcher lagged.
+    fn mark_all(&mut self);
+
+    /// Reconciles what is dirty against a fresh view, writing through `store`. Called after
+    /// every round of events and when [`next_wakeup`](Self::next_wakeup) is due.
+    fn reconcile(&mut self, store: &StoreHandle, now: Instant) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// When the controller wants to run again without an event (a restart delay).
+    fn next_wakeup(&self) -> Option<Instant> {
+        None
+    }
+}
+
+/// Runs `controller` until `cancel` fires: subscribe, reconcile everything once, then react to
+/// events, resyncing when the watcher lags. Returns an error only if the store goes away.
+pub async fn run_controller<C: Controller>(
+    mut controller: C,
+    store: StoreHandle,
+    cancel: CancellationToken,
+) -> Result<(), ControllerError> {
+    let mut watcher = store.store.watch();
+    controller.mark_all();
+    let mut retry_at: Option<Instant> = None;
+    loop {
+        if cancel.is_cancelled() {
+            return Ok(());
+        }
+        match controller.reconcile(&store, Instant::now()).await {
+            Ok(()) => retry_at = None,
+            Err(err) => {
+                tracing::warn!(controller = C::NAME, error = %err, "reconcile failed; retrying");
+                controller.mark_all();
+                retry_at = Some(Instant::now() + RETRY_AFTER);
+            }
+        }
+        let wake = match (controller.next_wakeup(), retry_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return Ok(()),
+            event = watcher.recv() => {
+                let mut next = Some(event);
+                let mut handled = 0;
+                while let Some(event) = next.take() {
+                    match event {
+                        Ok(event) => controller.observe(&event),
+                        Err(WatchError::Lagged) => {
+                            tracing::info!(controller = C::NAME, "watcher lagged; resyncing from a fresh view");
+                            watcher = store.store.watch();
+                            controller.mark_all();
+                            break;
+                        }
+                        Err(WatchError::Closed) => return Err(ControllerError::WatchClosed { controller: C::NAME }),
+                    }
+                    handled += 1;
+                    if handled < MAX_EVENTS_PER_ROUND {
+                        next = watcher.try_recv();
+                    }
+                }
+            }
+            _ = sleep_until_opt(wake) => {}
+        }
+    }
+}
+
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+pub async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Runs `f` in a transaction, re-running it on a fresh view when the write loses an
+/// optimistic-concurrency race (`OutOfSequence`). `f` reads everything it changes from the
+/// transaction, so a re-run decides again on current data.
+pub async fn update_retrying<R>(
+    store: &StoreHandle,
+    mut f: impl FnMut(&mut Tx<'_>) -> Result<R, StoreError>,
+) -> Result<(R, u64), StoreError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match store.update(|tx| f(tx)).await {
+            Err(StoreError::OutOfSequence { kind, id }) if attempt < MAX_CONFLICT_RETRIES => {
+                tracing::debug!(kind = kind.noun(), id = %id, attempt, "write conflict; retrying on a fresh view");
+                tokio::task::yield_now().await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Applies `apply` to `items` in transactions of at most [`MAX_CHANGES_PER_TX`] items each,
+/// each retried on conflicts. `apply` re-reads what it changes and skips items that no
+/// longer need the change.
+pub async fn update_in_batches<T>(
+    store: &StoreHandle,
+    items: &[T],
+    mut apply: impl FnMut(&mut Tx<'_>, &T) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    for chunk in items.chunks(MAX_CHANGES_PER_TX) {
+        update_retrying(store, |tx| {
+            for item in chunk {
+                apply(tx, item)?;
+            }
+            Ok(())
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+/// The RFC 3339 timestamp of "now" by the store's clock, for task statuses.
+pub fn timestamp(store: &StoreHandle) -> String {
+    shoal_types::time::rfc3339(store.now())
+}

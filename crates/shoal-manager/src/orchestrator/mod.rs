@@ -1,0 +1,118 @@
+//! Orchestrators: keep each service's tasks at the shape its mode asks for.
+//!
+//! - [`replicated`]: `replicas` runnable tasks in numbered slots.
+//! - [`global`]: one runnable task on every eligible node.
+//! - [`jobs`]: replicated and global jobs, run to completion.
+//!
+//! They create tasks (state NEW) and set desired states; they never replace failed tasks —
+//! the [restart supervisor](crate::restart) does. The helpers here are what they share: how
+//! a task is made from a service, what "runnable" and "dirty" mean.
+
+pub mod global;
+pub mod jobs;
+pub mod replicated;
+
+use shoal_types::task::ServiceAnnotations;
+use shoal_types::{NodeId, Service, Task, TaskId, TaskState, TaskStatus, Version};
+
+/// `Status.Message` of a task an orchestrator (or the restart supervisor) just made.
+pub const CREATED_MESSAGE: &str = "created";
+
+/// A task's desired state says it should run (or get ready to): it occupies its slot.
+pub fn is_runnable(task: &Task) -> bool {
+    task.desired_state <= TaskState::Running
+}
+
+/// SwarmKit's `IsTaskDirty`: the task was made from an older spec that differs in what the
+/// task runs. A changed replica count or service labels leave tasks clean.
+pub fn is_dirty(service: &Service, task: &Task) -> bool {
+    if task.spec_version == service.spec_version {
+        return false;
+    }
+    service.spec.task_template.clone().unwrap_or_default() != task.spec
+}
+
+/// The job iteration a job service is on: `JobStatus.JobIteration`, or the spec version when
+/// the control API has not set one.
+pub fn job_iteration(service: &Service) -> Version {
+    service
+        .job_status
+        .as_ref()
+        .and_then(|j| j.job_iteration.as_ref())
+        .and_then(|v| v.index)
+        .map(|index| Version { index })
+        .unwrap_or(service.spec_version)
+}
+
+/// A new task for `service` in `slot` (replicated) or on `node_id` (global), in state NEW with
+/// desired state RUNNING. `timestamp` is the RFC 3339 creation time.
+pub fn new_task(service: &Service, slot: u64, node_id: Option<NodeId>, id: TaskId, timestamp: String) -> Task {
+    let mode = service.mode();
+    Task {
+        id,
+        spec: service.spec.task_template.clone().unwrap_or_default(),
+        spec_version: service.spec_version,
+        service_id: service.id.clone(),
+        slot,
+        node_id: node_id.unwrap_or_default(),
+        status: TaskStatus { timestamp, state: TaskState::New, message: CREATED_MESSAGE.to_string(), ..Default::default() },
+        desired_state: TaskState::Running,
+        service_annotations: ServiceAnnotations {
+            name: service.name().to_string(),
+            labels: service.spec.labels.clone().unwrap_or_default(),
+        },
+        job_iteration: mode.is_job().then(|| job_iteration(service)),
+        ..Default::default()
+    }
+}
+
+/// Tasks of one service, by reference, from a view.
+pub fn service_tasks<'a>(tables: &'a shoal_store::Tables, service_id: &str) -> Vec<&'a Task> {
+    tables.tasks.find("service", service_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoal_types::api::{TaskSpec, TaskSpecContainerSpec};
+
+    fn service_with_image(image: &str, version: u64) -> Service {
+        Service {
+            id: "svc".into(),
+            spec: shoal_types::api::ServiceSpec {
+                name: Some("web".into()),
+                task_template: Some(TaskSpec {
+                    container_spec: Some(TaskSpecContainerSpec { image: Some(image.into()), ..Default::default() }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            spec_version: Version { index: version },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_new_task_copies_the_template_and_waits_to_be_allocated() {
+        let svc = service_with_image("nginx", 7);
+        let t = new_task(&svc, 3, None, "t1".into(), "now".into());
+        assert_eq!(t.slot, 3);
+        assert_eq!(t.status.state, TaskState::New);
+        assert_eq!(t.status.message, "created");
+        assert_eq!(t.desired_state, TaskState::Running);
+        assert_eq!(t.spec_version, Version { index: 7 });
+        assert_eq!(t.service_annotations.name, "web");
+        assert_eq!(t.job_iteration, None);
+    }
+
+    #[test]
+    fn a_task_is_dirty_only_when_what_it_runs_changed() {
+        let old = service_with_image("nginx", 1);
+        let task = new_task(&old, 1, None, "t1".into(), String::new());
+        let mut scaled = old.clone();
+        scaled.spec_version = Version { index: 2 };
+        assert!(!is_dirty(&scaled, &task), "a new version with the same template is clean");
+        let new_image = service_with_image("redis", 3);
+        assert!(is_dirty(&new_image, &task));
+    }
+}

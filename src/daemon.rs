@@ -1,0 +1,59 @@
+//! `shoal daemon`: logging, signals, and the node.
+
+use shoal_cli::DaemonArgs;
+use shoal_node::{Daemon, DaemonConfig};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},openraft=warn")));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Resolves on the first SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop the daemon with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT received, shutting down"),
+    }
+}
+
+pub async fn run(args: DaemonArgs) -> ExitCode {
+    init_logging(&args.log_level);
+    let config = DaemonConfig {
+        socket: PathBuf::from(&args.host),
+        data_root: args.data_root.clone(),
+        engine: PathBuf::from(&args.engine),
+        listen_addr: args.listen_addr.clone(),
+        advertise_addr: args.advertise_addr.clone(),
+    };
+    let daemon = match Daemon::start(config, shoal_node::controllers::hook()).await {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("shoal daemon: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match daemon.run(shutdown_signal()).await {
+        Ok(()) => {
+            tracing::info!("daemon stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("shoal daemon: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
