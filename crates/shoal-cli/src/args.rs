@@ -6,7 +6,8 @@
 use crate::cmd::node::NodeCommand;
 use crate::cmd::service::ServiceCommand;
 use crate::cmd::swarm::SwarmCommand;
-use crate::cmd::system::{InfoArgs, VersionArgs};
+use crate::cmd::system::InfoArgs;
+use crate::cmd::version::VersionArgs;
 use crate::host::{DEFAULT_ENGINE, DEFAULT_HOST, normalize_host};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};

@@ -167,6 +167,106 @@ pub fn labels(items: &[String]) -> BTreeMap<String, String> {
     items.iter().map(|s| key_value(s)).collect()
 }
 
+/// Splits a string into shell words (single and double quotes, backslash escapes).
+pub fn shell_words(s: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => cur.push(c),
+                        None => return Err("EOF found when expecting closing quote".to_string()),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c) => cur.push(c),
+                            None => return Err("EOF found after escape character".to_string()),
+                        },
+                        Some(c) => cur.push(c),
+                        None => return Err("EOF found when expecting closing quote".to_string()),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some(c) => cur.push(c),
+                    None => return Err("EOF found after escape character".to_string()),
+                }
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    Ok(words)
+}
+
+/// docker's `ValidateEnv`: `K=V` as is; a bare `K` takes its value from the environment
+/// when set.
+pub fn env_entry(v: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    match v.split_once('=') {
+        Some(("", _)) => Err(format!("invalid environment variable: {v}")),
+        Some(_) => Ok(v.to_string()),
+        None if v.is_empty() => Err(format!("invalid environment variable: {v}")),
+        None => Ok(lookup(v)
+            .map(|val| format!("{v}={val}"))
+            .unwrap_or_else(|| v.to_string())),
+    }
+}
+
+/// docker's `ParseEnvFile`: `K=V` lines; `#` comments and blank lines skipped; a bare `K`
+/// is taken from the environment, or dropped when unset.
+pub fn env_file(
+    content: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for line in content.lines() {
+        let line = line.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        match line.split_once('=') {
+            Some((k, v)) => {
+                let k = k.trim_start();
+                if k.contains(char::is_whitespace) {
+                    return Err(format!("variable '{k}' contains whitespaces"));
+                }
+                out.push(format!("{k}={v}"));
+            }
+            None => {
+                if let Some(v) = lookup(line.trim_end()) {
+                    out.push(format!("{}={v}", line.trim_end()));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,5 +325,25 @@ mod tests {
         );
         assert!(filters(&["nope".into()]).is_err());
         assert_eq!(filters_json(&BTreeMap::new()), None);
+    }
+
+    #[test]
+    fn shell_words_split_like_shlex() {
+        assert_eq!(
+            shell_words(r#"sh -c "echo hi; sleep 1" 'a b'"#).expect("valid"),
+            vec!["sh", "-c", "echo hi; sleep 1", "a b"]
+        );
+        assert!(shell_words("'open").is_err());
+    }
+
+    #[test]
+    fn env_values_and_files() {
+        let lookup = |k: &str| (k == "HOME").then(|| "/root".to_string());
+        assert_eq!(env_entry("A=1", &lookup).expect("valid"), "A=1");
+        assert_eq!(env_entry("HOME", &lookup).expect("valid"), "HOME=/root");
+        assert_eq!(env_entry("NOPE", &lookup).expect("valid"), "NOPE");
+        assert!(env_entry("=x", &lookup).is_err());
+        let f = env_file("# c\n\nA=1\nHOME\nNOPE\n  B=two words\n", &lookup).expect("valid");
+        assert_eq!(f, vec!["A=1", "HOME=/root", "B=two words"]);
     }
 }

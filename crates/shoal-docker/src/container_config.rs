@@ -2,7 +2,9 @@
 //! `ContainerSpec`, following moby's swarm executor (`daemon/cluster/executor/container`).
 
 use crate::template::{TemplateContext, TemplateError};
-use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig, RestartPolicy, RestartPolicyNameEnum};
+use bollard::models::{
+    ContainerCreateBody, HostConfig, HostConfigLogConfig, RestartPolicy, RestartPolicyNameEnum,
+};
 use shoal_agent::ExecError;
 use shoal_agent::spec::{container_spec, stop_grace_period};
 use shoal_types::Task;
@@ -32,7 +34,10 @@ pub fn swarm_labels(task: &Task) -> HashMap<String, String> {
         (LABEL_TASK_NAME.to_string(), task.container_name()),
         (LABEL_NODE_ID.to_string(), task.node_id.to_string()),
         (LABEL_SERVICE_ID.to_string(), task.service_id.to_string()),
-        (LABEL_SERVICE_NAME.to_string(), task.service_annotations.name.clone()),
+        (
+            LABEL_SERVICE_NAME.to_string(),
+            task.service_annotations.name.clone(),
+        ),
     ])
 }
 
@@ -57,16 +62,28 @@ fn rejected(what: &str, err: TemplateError) -> ExecError {
 /// or a template cannot be expanded.
 pub fn container_config(task: &Task, node: &NodeFacts) -> Result<ContainerCreateBody, ExecError> {
     let spec = container_spec(task).cloned().unwrap_or_default();
-    let image = spec.image.clone().filter(|i| !i.is_empty()).ok_or_else(|| {
-        ExecError::Rejected(format!("task {} has no container image", task.id))
-    })?;
+    let image = spec
+        .image
+        .clone()
+        .filter(|i| !i.is_empty())
+        .ok_or_else(|| ExecError::Rejected(format!("task {} has no container image", task.id)))?;
     let ctx = TemplateContext::new(task, &node.hostname, &node.os, &node.arch);
 
     let mut labels = spec.labels.clone().unwrap_or_default();
     labels.extend(swarm_labels(task));
 
-    let env = spec.env.as_deref().map(|e| ctx.expand_env(e)).transpose().map_err(|e| rejected("env", e))?;
-    let hostname = spec.hostname.as_deref().map(|h| ctx.expand(h)).transpose().map_err(|e| rejected("hostname", e))?;
+    let env = spec
+        .env
+        .as_deref()
+        .map(|e| ctx.expand_env(e))
+        .transpose()
+        .map_err(|e| rejected("env", e))?;
+    let hostname = spec
+        .hostname
+        .as_deref()
+        .map(|h| ctx.expand(h))
+        .transpose()
+        .map_err(|e| rejected("hostname", e))?;
     let mounts = spec
         .mounts
         .clone()
@@ -96,11 +113,18 @@ pub fn container_config(task: &Task, node: &NodeFacts) -> Result<ContainerCreate
     let limits = resources.and_then(|r| r.limits.as_ref());
     let reservations = resources.and_then(|r| r.reservations.as_ref());
     let dns = spec.dns_config.as_ref();
-    let no_new_privileges = spec.privileges.as_ref().and_then(|p| p.no_new_privileges).unwrap_or(false);
+    let no_new_privileges = spec
+        .privileges
+        .as_ref()
+        .and_then(|p| p.no_new_privileges)
+        .unwrap_or(false);
 
     let host_config = HostConfig {
         // The orchestrator restarts tasks (as new tasks), never the engine.
-        restart_policy: Some(RestartPolicy { name: Some(RestartPolicyNameEnum::NO), maximum_retry_count: None }),
+        restart_policy: Some(RestartPolicy {
+            name: Some(RestartPolicyNameEnum::NO),
+            maximum_retry_count: None,
+        }),
         init: spec.init,
         mounts,
         nano_cpus: limits.and_then(|l| l.nano_cpus).filter(|n| *n > 0),
@@ -112,7 +136,11 @@ pub fn container_config(task: &Task, node: &NodeFacts) -> Result<ContainerCreate
         sysctls: spec.sysctls.clone(),
         ulimits: spec.ulimits.clone(),
         readonly_rootfs: spec.read_only,
-        extra_hosts: spec.hosts.as_deref().map(extra_hosts).filter(|h| !h.is_empty()),
+        extra_hosts: spec
+            .hosts
+            .as_deref()
+            .map(extra_hosts)
+            .filter(|h| !h.is_empty()),
         dns: dns.and_then(|d| d.nameservers.clone()),
         dns_search: dns.and_then(|d| d.search.clone()),
         dns_options: dns.and_then(|d| d.options.clone()),
@@ -120,7 +148,10 @@ pub fn container_config(task: &Task, node: &NodeFacts) -> Result<ContainerCreate
         oom_score_adj: spec.oom_score_adj,
         security_opt: no_new_privileges.then(|| vec!["no-new-privileges".to_string()]),
         log_config: task.spec.log_driver.as_ref().and_then(|d| {
-            d.name.clone().map(|name| HostConfigLogConfig { typ: Some(name), config: d.options.clone() })
+            d.name.clone().map(|name| HostConfigLogConfig {
+                typ: Some(name),
+                config: d.options.clone(),
+            })
         }),
         ..Default::default()
     };

@@ -1,7 +1,9 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
-use bollard::models::{Limit, Mount, MountTmpfsOptions, MountType, ResourceObject, TaskSpecResources};
+use bollard::models::{
+    Limit, Mount, MountTmpfsOptions, MountType, ResourceObject, TaskSpecResources,
+};
 use shoal_types::api::{TaskSpec, TaskSpecContainerSpec};
 use shoal_types::{NodeId, ServiceId, TaskId};
 
@@ -11,7 +13,10 @@ fn task(spec: TaskSpecContainerSpec) -> Task {
         service_id: ServiceId::from("sid"),
         node_id: NodeId::from("nid"),
         slot: 2,
-        spec: TaskSpec { container_spec: Some(spec), ..Default::default() },
+        spec: TaskSpec {
+            container_spec: Some(spec),
+            ..Default::default()
+        },
         ..Default::default()
     };
     t.service_annotations.name = "web".into();
@@ -19,11 +24,18 @@ fn task(spec: TaskSpecContainerSpec) -> Task {
 }
 
 fn image(i: &str) -> TaskSpecContainerSpec {
-    TaskSpecContainerSpec { image: Some(i.into()), ..Default::default() }
+    TaskSpecContainerSpec {
+        image: Some(i.into()),
+        ..Default::default()
+    }
 }
 
 fn node() -> NodeFacts {
-    NodeFacts { hostname: "host1".into(), os: "linux".into(), arch: "x86_64".into() }
+    NodeFacts {
+        hostname: "host1".into(),
+        os: "linux".into(),
+        arch: "x86_64".into(),
+    }
 }
 
 #[test]
@@ -81,8 +93,16 @@ fn hostname_env_and_mounts_are_templated() {
 fn a_bad_template_or_a_missing_image_rejects() {
     let mut spec = image("busybox");
     spec.hostname = Some("{{.Nope}}".into());
-    assert!(container_config(&task(spec), &node()).unwrap_err().is_rejection());
-    assert!(container_config(&task(TaskSpecContainerSpec::default()), &node()).unwrap_err().is_rejection());
+    assert!(
+        container_config(&task(spec), &node())
+            .unwrap_err()
+            .is_rejection()
+    );
+    assert!(
+        container_config(&task(TaskSpecContainerSpec::default()), &node())
+            .unwrap_err()
+            .is_rejection()
+    );
 }
 
 #[test]
@@ -98,23 +118,57 @@ fn limits_stop_settings_and_host_options_are_carried() {
     spec.mounts = Some(vec![Mount {
         typ: Some(MountType::TMPFS),
         target: Some("/scratch".into()),
-        tmpfs_options: Some(MountTmpfsOptions { size_bytes: Some(1 << 20), mode: Some(0o1777), ..Default::default() }),
+        tmpfs_options: Some(MountTmpfsOptions {
+            size_bytes: Some(1 << 20),
+            mode: Some(0o1777),
+            ..Default::default()
+        }),
         ..Default::default()
     }]);
     let mut t = task(spec);
     t.spec.resources = Some(TaskSpecResources {
-        limits: Some(Limit { nano_cpus: Some(500_000_000), memory_bytes: Some(64 << 20), pids: None }),
-        reservations: Some(ResourceObject { memory_bytes: Some(32 << 20), ..Default::default() }),
+        limits: Some(Limit {
+            nano_cpus: Some(500_000_000),
+            memory_bytes: Some(64 << 20),
+            pids: None,
+        }),
+        reservations: Some(ResourceObject {
+            memory_bytes: Some(32 << 20),
+            ..Default::default()
+        }),
+        ..Default::default()
     });
     let body = container_config(&t, &node()).unwrap();
-    assert_eq!((body.stop_signal.as_deref(), body.stop_timeout), (Some("SIGINT"), Some(3)));
-    assert_eq!((body.working_dir.as_deref(), body.user.as_deref()), (Some("/work"), Some("nobody")));
+    assert_eq!(
+        (body.stop_signal.as_deref(), body.stop_timeout),
+        (Some("SIGINT"), Some(3))
+    );
+    assert_eq!(
+        (body.working_dir.as_deref(), body.user.as_deref()),
+        (Some("/work"), Some("nobody"))
+    );
     let hc = body.host_config.unwrap();
-    assert_eq!((hc.nano_cpus, hc.memory, hc.memory_reservation), (Some(500_000_000), Some(64 << 20), Some(32 << 20)));
+    assert_eq!(
+        (hc.nano_cpus, hc.memory, hc.memory_reservation),
+        (Some(500_000_000), Some(64 << 20), Some(32 << 20))
+    );
     assert_eq!((hc.init, hc.readonly_rootfs), (Some(true), Some(true)));
-    assert_eq!(hc.extra_hosts.unwrap(), vec!["db:10.0.0.1", "database:10.0.0.1"]);
-    assert_eq!(hc.restart_policy.unwrap().name, Some(RestartPolicyNameEnum::NO));
-    assert_eq!(hc.mounts.unwrap()[0].tmpfs_options.as_ref().unwrap().size_bytes, Some(1 << 20));
+    assert_eq!(
+        hc.extra_hosts.unwrap(),
+        vec!["db:10.0.0.1", "database:10.0.0.1"]
+    );
+    assert_eq!(
+        hc.restart_policy.unwrap().name,
+        Some(RestartPolicyNameEnum::NO)
+    );
+    assert_eq!(
+        hc.mounts.unwrap()[0]
+            .tmpfs_options
+            .as_ref()
+            .unwrap()
+            .size_bytes,
+        Some(1 << 20)
+    );
 }
 
 #[test]

@@ -54,9 +54,15 @@ pub fn exec_error(context: Option<&str>, err: &BollardError) -> ExecError {
         None => engine_message(err),
     };
     match err {
-        BollardError::DockerResponseServerError { status_code: 404, .. } => ExecError::NotFound(message),
-        BollardError::DockerResponseServerError { status_code: 400, .. } => ExecError::Rejected(message),
-        BollardError::DockerResponseServerError { status_code: 503, .. }
+        BollardError::DockerResponseServerError {
+            status_code: 404, ..
+        } => ExecError::NotFound(message),
+        BollardError::DockerResponseServerError {
+            status_code: 400, ..
+        } => ExecError::Rejected(message),
+        BollardError::DockerResponseServerError {
+            status_code: 503, ..
+        }
         | BollardError::RequestTimeoutError
         | BollardError::SocketNotFoundError(_)
         | BollardError::IOError { .. }
@@ -68,7 +74,9 @@ pub fn exec_error(context: Option<&str>, err: &BollardError) -> ExecError {
 
 /// The error for an engine call that took longer than `limit`.
 pub fn timed_out(what: &str, limit: std::time::Duration) -> ExecError {
-    ExecError::Unavailable(format!("{what}: no answer from the container engine within {limit:?}"))
+    ExecError::Unavailable(format!(
+        "{what}: no answer from the container engine within {limit:?}"
+    ))
 }
 
 #[cfg(test)]
@@ -76,7 +84,10 @@ mod tests {
     use super::*;
 
     fn server(status_code: u16, message: &str) -> BollardError {
-        BollardError::DockerResponseServerError { status_code, message: message.into() }
+        BollardError::DockerResponseServerError {
+            status_code,
+            message: message.into(),
+        }
     }
 
     #[test]
@@ -90,7 +101,13 @@ mod tests {
     fn bad_specs_reject_and_transport_failures_are_temporary() {
         assert!(exec_error(None, &server(400, "invalid mount config")).is_rejection());
         assert!(exec_error(None, &BollardError::RequestTimeoutError).is_temporary());
-        let e = exec_error(Some("starting container failed"), &server(500, "OCI runtime create failed"));
-        assert_eq!(e, ExecError::Engine("starting container failed: OCI runtime create failed".into()));
+        let e = exec_error(
+            Some("starting container failed"),
+            &server(500, "OCI runtime create failed"),
+        );
+        assert_eq!(
+            e,
+            ExecError::Engine("starting container failed: OCI runtime create failed".into())
+        );
     }
 }

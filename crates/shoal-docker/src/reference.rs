@@ -31,9 +31,18 @@ mod tests {
     fn tags_default_to_latest_and_ports_are_not_tags() {
         assert_eq!(pull_parts("busybox"), ("busybox", "latest"));
         assert_eq!(pull_parts("busybox:1.36"), ("busybox", "1.36"));
-        assert_eq!(pull_parts("shoal-test/does-not-exist:1"), ("shoal-test/does-not-exist", "1"));
-        assert_eq!(pull_parts("localhost:5000/app"), ("localhost:5000/app", "latest"));
-        assert_eq!(pull_parts("localhost:5000/app:2"), ("localhost:5000/app", "2"));
+        assert_eq!(
+            pull_parts("shoal-test/does-not-exist:1"),
+            ("shoal-test/does-not-exist", "1")
+        );
+        assert_eq!(
+            pull_parts("localhost:5000/app"),
+            ("localhost:5000/app", "latest")
+        );
+        assert_eq!(
+            pull_parts("localhost:5000/app:2"),
+            ("localhost:5000/app", "2")
+        );
     }
 
     #[test]

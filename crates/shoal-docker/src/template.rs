@@ -34,7 +34,11 @@ pub struct TemplateError {
 impl TemplateContext {
     /// The context of `task` on a node with this hostname, OS and architecture.
     pub fn new(task: &Task, node_hostname: &str, node_os: &str, node_arch: &str) -> Self {
-        let task_slot = if task.slot > 0 { task.slot.to_string() } else { task.node_id.to_string() };
+        let task_slot = if task.slot > 0 {
+            task.slot.to_string()
+        } else {
+            task.node_id.to_string()
+        };
         Self {
             service_id: task.service_id.to_string(),
             service_name: task.service_annotations.name.clone(),
@@ -65,14 +69,22 @@ impl TemplateContext {
 
     /// Replaces every `{{ .Field }}` (spaces and `-` trim markers allowed) in `template`.
     pub fn expand(&self, template: &str) -> Result<String, TemplateError> {
-        let error = |reason: String| TemplateError { template: template.to_string(), reason };
+        let error = |reason: String| TemplateError {
+            template: template.to_string(),
+            reason,
+        };
         let mut out = String::with_capacity(template.len());
         let mut rest = template;
         while let Some(open) = rest.find("{{") {
             out.push_str(&rest[..open]);
             let after = &rest[open + 2..];
-            let close = after.find("}}").ok_or_else(|| error("unclosed action".into()))?;
-            let action = after[..close].trim_start_matches('-').trim_end_matches('-').trim();
+            let close = after
+                .find("}}")
+                .ok_or_else(|| error("unclosed action".into()))?;
+            let action = after[..close]
+                .trim_start_matches('-')
+                .trim_end_matches('-')
+                .trim();
             let value = self
                 .field(action)
                 .ok_or_else(|| error(format!("can't evaluate {action:?}")))?;
@@ -123,7 +135,10 @@ mod tests {
             ("{{.Task.Slot}}", "2"),
             ("{{.Node.ID}}", "n789"),
             ("{{.Node.Hostname}}", "host1"),
-            ("{{.Node.Platform.OS}}/{{.Node.Platform.Architecture}}", "linux/x86_64"),
+            (
+                "{{.Node.Platform.OS}}/{{.Node.Platform.Architecture}}",
+                "linux/x86_64",
+            ),
         ];
         for (template, want) in cases {
             assert_eq!(c.expand(template).unwrap(), want, "{template}");
@@ -132,7 +147,12 @@ mod tests {
 
     #[test]
     fn text_around_and_spaces_inside_actions_are_kept_and_ignored() {
-        assert_eq!(ctx(3).expand("{{ .Service.Name }}-{{.Task.Slot}}.local").unwrap(), "web-3.local");
+        assert_eq!(
+            ctx(3)
+                .expand("{{ .Service.Name }}-{{.Task.Slot}}.local")
+                .unwrap(),
+            "web-3.local"
+        );
         assert_eq!(ctx(3).expand("{{- .Task.Slot -}}").unwrap(), "3");
         assert_eq!(ctx(3).expand("plain").unwrap(), "plain");
     }

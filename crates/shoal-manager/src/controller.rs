@@ -55,19 +55,18 @@ pub async fn run_controller<C: Controller>(
 ) -> Result<(), ControllerError> {
     let mut watcher = store.store.watch();
     controller.mark_all();
-    let mut retry_at: Option<Instant> = None;
     loop {
         if cancel.is_cancelled() {
             return Ok(());
         }
-        match controller.reconcile(&store, Instant::now()).await {
-            Ok(()) => retry_at = None,
+        let retry_at = match controller.reconcile(&store, Instant::now()).await {
+            Ok(()) => None,
             Err(err) => {
                 tracing::warn!(controller = C::NAME, error = %err, "reconcile failed; retrying");
                 controller.mark_all();
-                retry_at = Some(Instant::now() + RETRY_AFTER);
+                Some(Instant::now() + RETRY_AFTER)
             }
-        }
+        };
         let wake = match (controller.next_wakeup(), retry_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

@@ -6,3 +6,11 @@
 //! around them do the reading and writing.
 
 pub mod control;
+pub mod allocator;
+pub mod controller;
+pub mod error;
+pub mod orchestrator;
+pub mod restart;
+pub mod scheduler;
+
+pub use error::{ControllerError, DispatcherError};

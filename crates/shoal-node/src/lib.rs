@@ -22,3 +22,4 @@ mod swarm_init;
 pub use config::DaemonConfig;
 pub use daemon::Daemon;
 pub use error::NodeError;
+pub mod engine;

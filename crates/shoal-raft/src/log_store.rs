@@ -63,7 +63,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             })
             .await
             .map_err(|e| e.into_io())?;
-        let last_log_id = last.or_else(|| purged.clone());
+        let last_log_id = last.or(purged);
         Ok(LogState {
             last_purged_log_id: purged,
             last_log_id,
@@ -75,7 +75,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
-        let vote = vote.clone();
+        let vote = *vote;
         self.db
             .run("save vote", move |db| {
                 db.write_meta(Record::Vote, &vote, Durability::Immediate)

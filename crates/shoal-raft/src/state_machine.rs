@@ -48,7 +48,7 @@ impl StateMachine {
         if let Some(l) = &meta.last_log_id {
             self.store.note_applied(l.index);
         }
-        self.last_applied = meta.last_log_id.clone();
+        self.last_applied = meta.last_log_id;
         self.last_membership = meta.last_membership.clone();
     }
 
@@ -69,7 +69,7 @@ impl StateMachine {
                 res
             }
             EntryPayload::Membership(m) => {
-                self.last_membership = StoredMembership::new(Some(entry.log_id.clone()), m);
+                self.last_membership = StoredMembership::new(Some(entry.log_id), m);
                 self.store.note_applied(index);
                 Ok(())
             }
@@ -91,7 +91,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotBuilder = SnapshotBuilder;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), io::Error> {
-        Ok((self.last_applied.clone(), self.last_membership.clone()))
+        Ok((self.last_applied, self.last_membership.clone()))
     }
 
     async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
@@ -114,7 +114,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         SnapshotBuilder {
             db: Arc::clone(&self.db),
             meta: SnapshotMeta {
-                last_log_id: self.last_applied.clone(),
+                last_log_id: self.last_applied,
                 last_membership: self.last_membership.clone(),
             },
             snapshot: self.store.snapshot(),

@@ -257,23 +257,22 @@ impl MemoryStore {
 }
 
 type Staged = Vec<(Kind, String, Option<Object>, Option<Object>)>;
+/// (kind, id) → (value after the batch's earlier actions, value before the batch).
+type Touched = std::collections::HashMap<(Kind, String), (Option<Object>, Option<Object>)>;
 
 fn stage(tables: &Tables, index: u64, proposal: &Proposal) -> Result<Staged, StoreError> {
     use std::collections::HashMap;
     // (kind, id) -> (current value after earlier actions of the batch, value before the batch)
-    let mut touched: HashMap<(Kind, String), (Option<Object>, Option<Object>)> = HashMap::new();
+    let mut touched: Touched = HashMap::new();
     let mut order: Vec<(Kind, String)> = Vec::new();
     // names claimed/released within the batch
     let mut names: HashMap<(Kind, String), Option<String>> = HashMap::new();
 
-    let current = |touched: &HashMap<(Kind, String), (Option<Object>, Option<Object>)>,
-                   kind: Kind,
-                   id: &str| {
-        match touched.get(&(kind, id.to_string())) {
+    let current =
+        |touched: &Touched, kind: Kind, id: &str| match touched.get(&(kind, id.to_string())) {
             Some((cur, _)) => cur.clone(),
             None => tables.get(kind, id),
-        }
-    };
+        };
     let owner = |names: &HashMap<(Kind, String), Option<String>>,
                  kind: Kind,
                  name: &str|

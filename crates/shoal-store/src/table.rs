@@ -94,10 +94,10 @@ impl<T: Indexed> Table<T> {
 
     pub fn remove(&mut self, id: &str) -> Option<T> {
         let old = self.by_id.remove(id)?;
-        if let Some(name) = old.unique_name() {
-            if self.by_name.get(name).map(String::as_str) == Some(id) {
-                self.by_name.remove(name);
-            }
+        if let Some(name) = old.unique_name()
+            && self.by_name.get(name).map(String::as_str) == Some(id)
+        {
+            self.by_name.remove(name);
         }
         for key in old.secondary() {
             if let Some(set) = self.secondary.get_mut(&key) {

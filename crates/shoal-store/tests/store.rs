@@ -209,6 +209,6 @@ async fn snapshot_and_restore_give_the_same_tables() {
     let other = MemoryStore::new();
     other.restore(snap.clone());
     assert_eq!(other.snapshot(), snap);
-    assert_eq!(other.view(|t| t.services.by_name("web").is_some()), true);
+    assert!(other.view(|t| t.services.by_name("web").is_some()));
     assert_eq!(other.view(|t| t.tasks.find("service", "s1").len()), 1);
 }

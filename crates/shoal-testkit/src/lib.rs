@@ -1,1 +1,16 @@
-//! Dev-only: start real shoal daemons, run CLIs, wait with deadlines.
+//! Test harness: real `shoal daemon` processes with their own data root, socket and cluster
+//! address; the `shoal` and `docker` CLIs pointed at them; raw Engine API calls; and waits that
+//! poll with a deadline and say which condition was not met.
+//!
+//! Everything is synchronous (std processes and sockets) so tests stay plain `#[test]`s.
+
+mod api;
+mod daemon;
+mod wait;
+
+pub use api::{ApiResponse, api_call};
+pub use daemon::{Cli, DaemonProc, TestDaemon};
+pub use wait::{wait_for, wait_until};
+
+/// A small test image built from Debian's static busybox, if the engine lacks it.
+pub mod image;

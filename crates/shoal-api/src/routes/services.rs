@@ -110,12 +110,12 @@ async fn update(
             )));
         }
     };
-    if let Some(from) = q.get("registryAuthFrom") {
-        if !matches!(from.as_str(), "" | "spec" | "previous-spec") {
-            return Err(ApiError::bad_request(format!(
-                "unsupported registryAuthFrom '{from}'"
-            )));
-        }
+    if let Some(from) = q.get("registryAuthFrom")
+        && !matches!(from.as_str(), "" | "spec" | "previous-spec")
+    {
+        return Err(ApiError::bad_request(format!(
+            "unsupported registryAuthFrom '{from}'"
+        )));
     }
     control.update_service(&id, version, spec, rollback).await?;
     Ok(json(serde_json::json!({ "Warnings": null })))

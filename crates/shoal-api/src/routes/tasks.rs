@@ -145,11 +145,11 @@ pub fn details(task: &Task) -> String {
 
 fn render(task: &Task, line: &TaskLogLine, req: &LogRequest) -> Vec<u8> {
     let mut out = Vec::new();
-    if req.timestamps {
-        if let Some(ts) = &line.timestamp {
-            out.extend_from_slice(ts.as_bytes());
-            out.push(b' ');
-        }
+    if req.timestamps
+        && let Some(ts) = &line.timestamp
+    {
+        out.extend_from_slice(ts.as_bytes());
+        out.push(b' ');
     }
     if req.details {
         out.extend_from_slice(details(task).as_bytes());

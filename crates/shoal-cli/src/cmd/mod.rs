@@ -6,6 +6,7 @@ pub mod service;
 pub mod swarm;
 pub mod system;
 pub mod task;
+pub mod version;
 
 use crate::args::{Cli, Command};
 use crate::client::{ApiError, Client};
@@ -37,7 +38,7 @@ async fn dispatch(client: &mut Client, command: Command) -> anyhow::Result<()> {
         Command::Node(c) => node::run(client, c).await,
         Command::Service(c) => service::run(client, c).await,
         Command::Info(a) => system::info(client, a).await,
-        Command::Version(a) => system::version(client, a).await,
+        Command::Version(a) => version::version(client, a).await,
     }
 }
 

@@ -152,7 +152,7 @@ fn push_id(out: &mut String, id: &str) {
 
 /// docker's `RenderTUIProgress` with hidden counts: `[====>    ] ` on wide terminals.
 pub fn bar(current: i64, total: i64, width: u16) -> String {
-    if (current <= 0 && total <= 0) || total <= 0 || width <= BAR_MIN_WIDTH {
+    if total <= 0 || width <= BAR_MIN_WIDTH {
         return String::new();
     }
     let pct = (((current as f64 / total as f64) * 100.0) as i64 / 2).clamp(0, 50) as usize;

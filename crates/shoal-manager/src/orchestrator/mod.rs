@@ -12,8 +12,11 @@ pub mod global;
 pub mod jobs;
 pub mod replicated;
 
+use crate::controller;
+use shoal_store::{StoreError, StoreHandle, Tx};
 use shoal_types::task::ServiceAnnotations;
-use shoal_types::{NodeId, Service, Task, TaskId, TaskState, TaskStatus, Version};
+use shoal_types::{NodeId, Object, Service, ServiceId, Task, TaskId, TaskState, TaskStatus, Version};
+use std::collections::BTreeSet;
 
 /// `Status.Message` of a task an orchestrator (or the restart supervisor) just made.
 pub const CREATED_MESSAGE: &str = "created";
@@ -66,9 +69,58 @@ pub fn new_task(service: &Service, slot: u64, node_id: Option<NodeId>, id: TaskI
     }
 }
 
-/// Tasks of one service, by reference, from a view.
-pub fn service_tasks<'a>(tables: &'a shoal_store::Tables, service_id: &str) -> Vec<&'a Task> {
-    tables.tasks.find("service", service_id)
+/// Ids of services that have tasks still wanted (desired state below REMOVE) but no longer
+/// exist: deleted while no orchestrator was watching.
+pub fn orphaned_services(tables: &shoal_store::Tables) -> BTreeSet<ServiceId> {
+    tables
+        .tasks
+        .iter()
+        .filter(|t| t.desired_state < TaskState::Remove && tables.services.get(t.service_id.as_str()).is_none())
+        .map(|t| t.service_id.clone())
+        .collect()
+}
+
+/// Sets desired state REMOVE on every task of `services` that are gone from the store, so
+/// agents stop them and the reaper deletes them (SwarmKit `SetServiceTasksRemove`).
+pub async fn remove_tasks_of_deleted(store: &StoreHandle, services: &BTreeSet<ServiceId>) -> Result<(), StoreError> {
+    if services.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<TaskId> = store.view(|t| {
+        services
+            .iter()
+            .filter(|s| t.services.get(s.as_str()).is_none())
+            .flat_map(|s| t.tasks.find("service", s.as_str()))
+            .filter(|task| task.desired_state < TaskState::Remove)
+            .map(|task| task.id.clone())
+            .collect()
+    });
+    controller::update_in_batches(store, &ids, |tx, id| {
+        let Some(mut task) = tx.task(id.as_str()) else {
+            return Ok(());
+        };
+        if task.desired_state >= TaskState::Remove || tx.service(task.service_id.as_str()).is_some() {
+            return Ok(());
+        }
+        tracing::debug!(service.id = %task.service_id, task.id = %task.id, "service deleted; removing task");
+        task.desired_state = TaskState::Remove;
+        tx.update(Object::Task(task))
+    })
+    .await
+}
+
+/// Stages desired state `desired` on task `id` if it is still runnable. Returns whether it
+/// changed anything.
+pub fn stage_stop(tx: &mut Tx<'_>, id: &TaskId, desired: TaskState) -> Result<bool, StoreError> {
+    let Some(mut task) = tx.task(id.as_str()) else {
+        return Ok(false);
+    };
+    if !is_runnable(&task) {
+        return Ok(false);
+    }
+    task.desired_state = desired;
+    tx.update(Object::Task(task))?;
+    Ok(true)
 }
 
 #[cfg(test)]

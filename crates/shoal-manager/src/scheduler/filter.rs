@@ -5,7 +5,7 @@
 //! that rejected nodes, most rejections first (`pipeline.go` `Explain`).
 
 use super::constraint::{self, Constraint};
-use shoal_types::api::{NodeSpecAvailabilityEnum, NodeState};
+use shoal_types::api::{NodeSpecAvailabilityEnum, NodeState, TaskSpec};
 use shoal_types::{Node, ServiceId, Task, TaskState};
 use std::collections::HashMap;
 
@@ -64,11 +64,13 @@ pub fn holds_node(task: &Task) -> bool {
 
 /// `(nano CPUs, memory bytes)` the task reserves.
 pub fn reservations(task: &Task) -> (i64, i64) {
-    let r = task.spec.resources.as_ref().and_then(|r| r.reservations.as_ref());
-    (
-        r.and_then(|r| r.nano_cpus).unwrap_or(0).max(0),
-        r.and_then(|r| r.memory_bytes).unwrap_or(0).max(0),
-    )
+    spec_reservations(&task.spec)
+}
+
+/// `(nano CPUs, memory bytes)` tasks made from `spec` reserve.
+pub fn spec_reservations(spec: &TaskSpec) -> (i64, i64) {
+    let r = spec.resources.as_ref().and_then(|r| r.reservations.as_ref());
+    (r.and_then(|r| r.nano_cpus).unwrap_or(0).max(0), r.and_then(|r| r.memory_bytes).unwrap_or(0).max(0))
 }
 
 /// Whether a node accepts new tasks at all: status ready and availability active.
@@ -124,11 +126,16 @@ pub struct Requirements {
 
 impl Requirements {
     pub fn of(task: &Task) -> Self {
-        let (nano_cpus, memory_bytes) = reservations(task);
-        let placement = task.spec.placement.as_ref();
+        Self::of_spec(task.service_id.clone(), &task.spec)
+    }
+
+    /// The requirements of tasks made from `spec` (a service's task template).
+    pub fn of_spec(service_id: ServiceId, spec: &TaskSpec) -> Self {
+        let (nano_cpus, memory_bytes) = spec_reservations(spec);
+        let placement = spec.placement.as_ref();
         let exprs = placement.and_then(|p| p.constraints.clone()).unwrap_or_default();
         Self {
-            service_id: task.service_id.clone(),
+            service_id,
             nano_cpus,
             memory_bytes,
             constraints: constraint::parse_all(&exprs).ok(),
@@ -173,7 +180,12 @@ impl Requirements {
 
     /// Whether the node passes the filters that do not change as tasks are placed.
     pub fn static_ok(&self, node: &Node) -> bool {
-        node_is_ready(node) && self.constraints_ok(node) && self.platform_ok(node)
+        node_is_ready(node) && self.placement_ok(node)
+    }
+
+    /// Whether the node satisfies the constraints and platforms, whatever its state.
+    pub fn placement_ok(&self, node: &Node) -> bool {
+        self.constraints_ok(node) && self.platform_ok(node)
     }
 
     fn constraints_ok(&self, node: &Node) -> bool {

@@ -1,9 +1,10 @@
 //! Parsers for the structured values of service flags: `--publish`, `--mount`,
-//! `--secret`/`--config`, `--network`, `--entrypoint`/`--args` (shell words) and env files.
+//! `--secret`/`--config` and `--network`.
 
 use shoal_types::api::{
-    EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum, Mount, MountBindOptions,
-    MountBindOptionsPropagationEnum, MountTmpfsOptions, MountType, MountVolumeOptions, MountVolumeOptionsDriverConfig,
+    EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum, Mount,
+    MountBindOptions, MountBindOptionsPropagationEnum, MountTmpfsOptions, MountType,
+    MountVolumeOptions, MountVolumeOptionsDriverConfig,
 };
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -11,7 +12,10 @@ use std::str::FromStr;
 /// `-p 8080:80`, `-p 80`, `-p 8080:80/udp`, `-p 8000-8001:80-81` or the long form
 /// `published=8080,target=80,protocol=udp,mode=host`.
 pub fn ports(value: &str) -> Result<Vec<EndpointPortConfig>, String> {
-    let long = value.split(',').all(|f| f.split_once('=').is_some_and(|(k, v)| !k.is_empty() && !v.is_empty()));
+    let long = value.split(',').all(|f| {
+        f.split_once('=')
+            .is_some_and(|(k, v)| !k.is_empty() && !v.is_empty())
+    });
     if long {
         let mut p = EndpointPortConfig {
             protocol: Some(EndpointPortConfigProtocolEnum::TCP),
@@ -20,7 +24,9 @@ pub fn ports(value: &str) -> Result<Vec<EndpointPortConfig>, String> {
         };
         for field in value.split(',') {
             let lower = field.to_lowercase();
-            let (k, v) = lower.split_once('=').ok_or_else(|| format!("invalid field: {field}"))?;
+            let (k, v) = lower
+                .split_once('=')
+                .ok_or_else(|| format!("invalid field: {field}"))?;
             match k {
                 "protocol" => {
                     p.protocol = Some(match v {
@@ -70,9 +76,15 @@ pub fn ports(value: &str) -> Result<Vec<EndpointPortConfig>, String> {
         _ => return Err(format!("invalid port format: {value}")),
     };
     let targets = port_range(target, value)?;
-    let publisheds = if published.is_empty() { vec![0; targets.len()] } else { port_range(published, value)? };
+    let publisheds = if published.is_empty() {
+        vec![0; targets.len()]
+    } else {
+        port_range(published, value)?
+    };
     if publisheds.len() != targets.len() {
-        return Err(format!("invalid ranges specified for container and host Ports: {target} and {published}"));
+        return Err(format!(
+            "invalid ranges specified for container and host Ports: {target} and {published}"
+        ));
     }
     Ok(targets
         .into_iter()
@@ -88,7 +100,9 @@ pub fn ports(value: &str) -> Result<Vec<EndpointPortConfig>, String> {
 }
 
 fn port_number(v: &str, what: &str) -> Result<i64, String> {
-    v.parse::<u16>().map(i64::from).map_err(|_| format!("invalid {what} port ({v}): value must be an integer"))
+    v.parse::<u16>()
+        .map(i64::from)
+        .map_err(|_| format!("invalid {what} port ({v}): value must be an integer"))
 }
 
 fn port_range(s: &str, whole: &str) -> Result<Vec<i64>, String> {
@@ -112,18 +126,31 @@ pub fn mount(value: &str) -> Result<Mount, String> {
     if value.is_empty() {
         return Err("value is empty".to_string());
     }
-    let mut m = Mount { typ: Some(MountType::VOLUME), ..Default::default() };
+    let mut m = Mount {
+        typ: Some(MountType::VOLUME),
+        ..Default::default()
+    };
     for field in value.split(',') {
         let (key, val) = match field.split_once('=') {
             Some((k, v)) => (k.to_lowercase(), Some(v)),
             None => (field.to_lowercase(), None),
         };
-        if val.is_none() && !matches!(key.as_str(), "readonly" | "ro" | "volume-nocopy" | "bind-create-src") {
+        if val.is_none()
+            && !matches!(
+                key.as_str(),
+                "readonly" | "ro" | "volume-nocopy" | "bind-create-src"
+            )
+        {
             return Err(format!("invalid field '{field}' must be a key=value pair"));
         }
         let v = val.unwrap_or_default();
         match key.as_str() {
-            "type" => m.typ = Some(MountType::from_str(&v.to_lowercase()).map_err(|_| format!("invalid mount type: {v}"))?),
+            "type" => {
+                m.typ = Some(
+                    MountType::from_str(&v.to_lowercase())
+                        .map_err(|_| format!("invalid mount type: {v}"))?,
+                )
+            }
             "source" | "src" => m.source = Some(v.to_string()),
             "target" | "dst" | "destination" => m.target = Some(v.to_string()),
             "readonly" | "ro" => m.read_only = Some(bool_value(&key, val)?),
@@ -131,37 +158,66 @@ pub fn mount(value: &str) -> Result<Mount, String> {
             "bind-propagation" => {
                 let p = MountBindOptionsPropagationEnum::from_str(&v.to_lowercase())
                     .map_err(|_| format!("invalid value for {key}: {v}"))?;
-                m.bind_options.get_or_insert_with(MountBindOptions::default).propagation = Some(p);
+                m.bind_options
+                    .get_or_insert_with(MountBindOptions::default)
+                    .propagation = Some(p);
             }
             "bind-create-src" => {
-                m.bind_options.get_or_insert_with(MountBindOptions::default).create_mountpoint = Some(bool_value(&key, val)?)
+                m.bind_options
+                    .get_or_insert_with(MountBindOptions::default)
+                    .create_mountpoint = Some(bool_value(&key, val)?)
             }
             "volume-nocopy" => {
-                m.volume_options.get_or_insert_with(MountVolumeOptions::default).no_copy = Some(bool_value(&key, val)?)
+                m.volume_options
+                    .get_or_insert_with(MountVolumeOptions::default)
+                    .no_copy = Some(bool_value(&key, val)?)
             }
-            "volume-subpath" => m.volume_options.get_or_insert_with(MountVolumeOptions::default).subpath = Some(v.to_string()),
+            "volume-subpath" => {
+                m.volume_options
+                    .get_or_insert_with(MountVolumeOptions::default)
+                    .subpath = Some(v.to_string())
+            }
             "volume-label" => {
                 let (k, lv) = crate::parse::key_value(v);
-                let opts = m.volume_options.get_or_insert_with(MountVolumeOptions::default);
+                let opts = m
+                    .volume_options
+                    .get_or_insert_with(MountVolumeOptions::default);
                 opts.labels.get_or_insert_with(HashMap::new).insert(k, lv);
             }
             "volume-driver" => {
-                let opts = m.volume_options.get_or_insert_with(MountVolumeOptions::default);
-                opts.driver_config.get_or_insert_with(MountVolumeOptionsDriverConfig::default).name = Some(v.to_string());
+                let opts = m
+                    .volume_options
+                    .get_or_insert_with(MountVolumeOptions::default);
+                opts.driver_config
+                    .get_or_insert_with(MountVolumeOptionsDriverConfig::default)
+                    .name = Some(v.to_string());
             }
             "volume-opt" => {
                 let (k, ov) = crate::parse::key_value(v);
-                let opts = m.volume_options.get_or_insert_with(MountVolumeOptions::default);
-                let driver = opts.driver_config.get_or_insert_with(MountVolumeOptionsDriverConfig::default);
-                driver.options.get_or_insert_with(HashMap::new).insert(k, ov);
+                let opts = m
+                    .volume_options
+                    .get_or_insert_with(MountVolumeOptions::default);
+                let driver = opts
+                    .driver_config
+                    .get_or_insert_with(MountVolumeOptionsDriverConfig::default);
+                driver
+                    .options
+                    .get_or_insert_with(HashMap::new)
+                    .insert(k, ov);
             }
             "tmpfs-size" => {
-                let size = crate::parse::ram_in_bytes(v).map_err(|_| format!("invalid value for {key}: {v}"))?;
-                m.tmpfs_options.get_or_insert_with(MountTmpfsOptions::default).size_bytes = Some(size);
+                let size = crate::parse::ram_in_bytes(v)
+                    .map_err(|_| format!("invalid value for {key}: {v}"))?;
+                m.tmpfs_options
+                    .get_or_insert_with(MountTmpfsOptions::default)
+                    .size_bytes = Some(size);
             }
             "tmpfs-mode" => {
-                let mode = i64::from_str_radix(v, 8).map_err(|_| format!("invalid value for {key}: {v}"))?;
-                m.tmpfs_options.get_or_insert_with(MountTmpfsOptions::default).mode = Some(mode);
+                let mode = i64::from_str_radix(v, 8)
+                    .map_err(|_| format!("invalid value for {key}: {v}"))?;
+                m.tmpfs_options
+                    .get_or_insert_with(MountTmpfsOptions::default)
+                    .mode = Some(mode);
             }
             _ => return Err(format!("unknown option '{key}' in '{field}'")),
         }
@@ -179,7 +235,9 @@ fn bool_value(key: &str, val: Option<&str>) -> Result<bool, String> {
     match val.map(str::to_lowercase).as_deref() {
         None | Some("1") | Some("true") => Ok(true),
         Some("0") | Some("false") => Ok(false),
-        Some(v) => Err(format!("invalid value for '{key}': invalid boolean value (\"{v}\"): must be one of \"true\", \"1\", \"false\", or \"0\" (default \"true\")")),
+        Some(v) => Err(format!(
+            "invalid value for '{key}': invalid boolean value (\"{v}\"): must be one of \"true\", \"1\", \"false\", or \"0\" (default \"true\")"
+        )),
     }
 }
 
@@ -195,20 +253,31 @@ pub struct FileRef {
 
 /// `name` or `source=name,target=path,uid=0,gid=0,mode=0400` (docker's `SecretOpt`).
 pub fn file_ref(value: &str) -> Result<FileRef, String> {
-    let mut r = FileRef { source: String::new(), target: String::new(), uid: "0".into(), gid: "0".into(), mode: 0o444 };
+    let mut r = FileRef {
+        source: String::new(),
+        target: String::new(),
+        uid: "0".into(),
+        gid: "0".into(),
+        mode: 0o444,
+    };
     if !value.contains('=') {
         r.source = value.to_string();
         r.target = value.to_string();
         return Ok(r);
     }
     for field in value.split(',') {
-        let (k, v) = field.split_once('=').ok_or_else(|| format!("invalid field '{field}' must be a key=value pair"))?;
+        let (k, v) = field
+            .split_once('=')
+            .ok_or_else(|| format!("invalid field '{field}' must be a key=value pair"))?;
         match k.to_lowercase().as_str() {
             "source" | "src" => r.source = v.to_string(),
             "target" => r.target = v.to_string(),
             "uid" => r.uid = v.to_string(),
             "gid" => r.gid = v.to_string(),
-            "mode" => r.mode = u32::from_str_radix(v, 8).map_err(|_| format!("invalid mode specified: {v}"))?,
+            "mode" => {
+                r.mode =
+                    u32::from_str_radix(v, 8).map_err(|_| format!("invalid mode specified: {v}"))?
+            }
             _ => return Err(format!("invalid field in secret request: {k}")),
         }
     }
@@ -236,7 +305,9 @@ pub fn network(value: &str) -> Result<NetworkRef, String> {
         return Ok(n);
     }
     for field in value.split(',') {
-        let (k, v) = field.split_once('=').ok_or_else(|| format!("invalid field '{field}' must be a key=value pair"))?;
+        let (k, v) = field
+            .split_once('=')
+            .ok_or_else(|| format!("invalid field '{field}' must be a key=value pair"))?;
         match k.to_lowercase().as_str() {
             "name" => n.target = v.to_string(),
             "alias" => n.aliases.push(v.to_string()),
@@ -253,101 +324,6 @@ pub fn network(value: &str) -> Result<NetworkRef, String> {
     Ok(n)
 }
 
-/// Splits a string into shell words (single and double quotes, backslash escapes).
-pub fn shell_words(s: &str) -> Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(c) => cur.push(c),
-                        None => return Err("EOF found when expecting closing quote".to_string()),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(c) => cur.push(c),
-                            None => return Err("EOF found after escape character".to_string()),
-                        },
-                        Some(c) => cur.push(c),
-                        None => return Err("EOF found when expecting closing quote".to_string()),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                match chars.next() {
-                    Some(c) => cur.push(c),
-                    None => return Err("EOF found after escape character".to_string()),
-                }
-            }
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            c => {
-                in_word = true;
-                cur.push(c);
-            }
-        }
-    }
-    if in_word {
-        words.push(cur);
-    }
-    Ok(words)
-}
-
-/// docker's `ValidateEnv`: `K=V` as is; a bare `K` takes its value from the environment
-/// when set.
-pub fn env_entry(v: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
-    match v.split_once('=') {
-        Some(("", _)) => Err(format!("invalid environment variable: {v}")),
-        Some(_) => Ok(v.to_string()),
-        None if v.is_empty() => Err(format!("invalid environment variable: {v}")),
-        None => Ok(lookup(v).map(|val| format!("{v}={val}")).unwrap_or_else(|| v.to_string())),
-    }
-}
-
-/// docker's `ParseEnvFile`: `K=V` lines; `#` comments and blank lines skipped; a bare `K`
-/// is taken from the environment, or dropped when unset.
-pub fn env_file(content: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    for line in content.lines() {
-        let line = line.trim_start();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        match line.split_once('=') {
-            Some((k, v)) => {
-                let k = k.trim_start();
-                if k.contains(char::is_whitespace) {
-                    return Err(format!("variable '{k}' contains whitespaces"));
-                }
-                out.push(format!("{k}={v}"));
-            }
-            None => {
-                if let Some(v) = lookup(line.trim_end()) {
-                    out.push(format!("{}={v}", line.trim_end()));
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,7 +332,10 @@ mod tests {
     fn short_and_long_port_syntax() {
         let p = ports("8080:80").expect("valid");
         assert_eq!(p.len(), 1);
-        assert_eq!((p[0].published_port, p[0].target_port), (Some(8080), Some(80)));
+        assert_eq!(
+            (p[0].published_port, p[0].target_port),
+            (Some(8080), Some(80))
+        );
         assert_eq!(p[0].protocol, Some(EndpointPortConfigProtocolEnum::TCP));
         let p = ports("53:53/udp").expect("valid");
         assert_eq!(p[0].protocol, Some(EndpointPortConfigProtocolEnum::UDP));
@@ -364,7 +343,10 @@ mod tests {
         assert_eq!(p[0].published_port, Some(0));
         assert_eq!(ports("8000-8001:80-81").expect("valid").len(), 2);
         let p = ports("published=8080,target=80,mode=host").expect("valid");
-        assert_eq!(p[0].publish_mode, Some(EndpointPortConfigPublishModeEnum::HOST));
+        assert_eq!(
+            p[0].publish_mode,
+            Some(EndpointPortConfigPublishModeEnum::HOST)
+        );
         assert!(ports("published=8080").is_err());
         assert!(ports("1.2.3.4:80:80").is_err());
     }
@@ -385,26 +367,15 @@ mod tests {
     fn secret_references_default_like_docker() {
         assert_eq!(
             file_ref("db").expect("valid"),
-            FileRef { source: "db".into(), target: "db".into(), uid: "0".into(), gid: "0".into(), mode: 0o444 }
+            FileRef {
+                source: "db".into(),
+                target: "db".into(),
+                uid: "0".into(),
+                gid: "0".into(),
+                mode: 0o444
+            }
         );
         let r = file_ref("source=db,target=pw,mode=0400").expect("valid");
         assert_eq!((r.target.as_str(), r.mode), ("pw", 0o400));
-    }
-
-    #[test]
-    fn shell_words_split_like_shlex() {
-        assert_eq!(shell_words(r#"sh -c "echo hi; sleep 1" 'a b'"#).expect("valid"), vec!["sh", "-c", "echo hi; sleep 1", "a b"]);
-        assert!(shell_words("'open").is_err());
-    }
-
-    #[test]
-    fn env_values_and_files() {
-        let lookup = |k: &str| (k == "HOME").then(|| "/root".to_string());
-        assert_eq!(env_entry("A=1", &lookup).expect("valid"), "A=1");
-        assert_eq!(env_entry("HOME", &lookup).expect("valid"), "HOME=/root");
-        assert_eq!(env_entry("NOPE", &lookup).expect("valid"), "NOPE");
-        assert!(env_entry("=x", &lookup).is_err());
-        let f = env_file("# c\n\nA=1\nHOME\nNOPE\n  B=two words\n", &lookup).expect("valid");
-        assert_eq!(f, vec!["A=1", "HOME=/root", "B=two words"]);
     }
 }

@@ -172,7 +172,11 @@ pub struct CreateArgs {
     #[arg(value_name = "IMAGE")]
     pub image: String,
     /// Command and arguments
-    #[arg(value_name = "COMMAND", trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(
+        value_name = "COMMAND",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
     pub args: Vec<String>,
 }
 
@@ -203,22 +207,22 @@ pub struct UpdateConfigFlags {
 #[derive(Debug, Clone, Default, Args)]
 pub struct RollbackConfigFlags {
     /// Maximum number of tasks rolled back simultaneously (0 to roll back all at once)
-    #[arg(long = "rollback-parallelism")]
+    #[arg(id = "rollback-parallelism", long = "rollback-parallelism")]
     pub parallelism: Option<u64>,
     /// Delay between task rollbacks (ns|us|ms|s|m|h)
-    #[arg(long = "rollback-delay", value_parser = duration_ns)]
+    #[arg(id = "rollback-delay", long = "rollback-delay", value_parser = duration_ns)]
     pub delay: Option<i64>,
     /// Action on rollback failure ("pause", "continue")
-    #[arg(long = "rollback-failure-action")]
+    #[arg(id = "rollback-failure-action", long = "rollback-failure-action")]
     pub failure_action: Option<String>,
     /// Duration after each task rollback to monitor for failure (ns|us|ms|s|m|h)
-    #[arg(long = "rollback-monitor", value_parser = duration_ns)]
+    #[arg(id = "rollback-monitor", long = "rollback-monitor", value_parser = duration_ns)]
     pub monitor: Option<i64>,
     /// Failure rate to tolerate during a rollback
-    #[arg(long = "rollback-max-failure-ratio")]
+    #[arg(id = "rollback-max-failure-ratio", long = "rollback-max-failure-ratio")]
     pub max_failure_ratio: Option<f64>,
     /// Rollback order ("start-first", "stop-first")
-    #[arg(long = "rollback-order")]
+    #[arg(id = "rollback-order", long = "rollback-order")]
     pub order: Option<String>,
 }
 

@@ -1,0 +1,344 @@
+//! [`DockerExecutor`]: the agent's [`Executor`] on a Docker Engine (or Podman's compatible
+//! API) over its Unix socket.
+//!
+//! Every task operation addresses the container by its deterministic name
+//! ([`Task::container_name`]), so the executor keeps no per-task state and a restarted daemon
+//! finds what the previous one made. Every call has its own timeout; the client's global one
+//! is set far above them because it also bounds `stop`, which may legitimately take the whole
+//! stop grace period.
+
+use crate::call::{CALL_TIMEOUT, CLIENT_TIMEOUT_SECS, PULL_TIMEOUT, STOP_MARGIN, call};
+use crate::container_config::{NodeFacts, container_config};
+use crate::describe::node_description;
+use crate::error::{DockerError, exec_error, status_of, timed_out};
+use crate::list::list_node;
+use crate::logs::{log_line, tail_param};
+use crate::reference::pull_parts;
+use bollard::Docker;
+use bollard::errors::Error as BollardError;
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder, WaitContainerOptionsBuilder,
+};
+use futures::future::BoxFuture;
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
+use shoal_agent::spec::{DEFAULT_STOP_GRACE_PERIOD, stop_grace_period};
+use shoal_agent::{
+    ExecError, Executor, ExistingContainer, ExitStatus, LogLine, LogOptions, Started,
+};
+use shoal_types::api::NodeDescription;
+use shoal_types::{NodeId, Task};
+use std::time::Duration;
+use tracing::{debug, info, warn};
+
+/// Runs task containers on one Docker Engine.
+#[derive(Debug, Clone)]
+pub struct DockerExecutor {
+    docker: Docker,
+    node: NodeFacts,
+}
+
+impl DockerExecutor {
+    /// Connects over the Unix socket at `socket_path` (`unix://` prefix optional), negotiates
+    /// the API version down to the engine's (bollard speaks 1.53 by default, engines often
+    /// less), and reads the node facts templates need.
+    pub async fn connect(socket_path: &str) -> Result<Self, DockerError> {
+        let socket = socket_path.to_string();
+        let docker = Docker::connect_with_unix(
+            socket_path,
+            CLIENT_TIMEOUT_SECS,
+            bollard::API_DEFAULT_VERSION,
+        )
+        .map_err(|source| DockerError::Connect {
+            socket: socket.clone(),
+            source,
+        })?;
+        let docker = match tokio::time::timeout(CALL_TIMEOUT, docker.negotiate_version()).await {
+            Ok(Ok(d)) => d,
+            Ok(Err(source)) => return Err(DockerError::Negotiate { socket, source }),
+            Err(_) => {
+                return Err(DockerError::Negotiate {
+                    socket,
+                    source: BollardError::RequestTimeoutError,
+                });
+            }
+        };
+        let info = match tokio::time::timeout(CALL_TIMEOUT, docker.info()).await {
+            Ok(Ok(info)) => info,
+            Ok(Err(source)) => return Err(DockerError::Info { socket, source }),
+            Err(_) => {
+                return Err(DockerError::Info {
+                    socket,
+                    source: BollardError::RequestTimeoutError,
+                });
+            }
+        };
+        let node = NodeFacts {
+            hostname: info.name.unwrap_or_default(),
+            os: info.os_type.unwrap_or_default(),
+            arch: info.architecture.unwrap_or_default(),
+        };
+        let version = docker.client_version();
+        info!(socket = %socket_path, api = %version, hostname = %node.hostname, "connected to the container engine");
+        Ok(Self { docker, node })
+    }
+
+    /// The underlying client, for the few engine reads outside task execution (e.g. the
+    /// API's `/distribution/{name}/json`, which inspects local images).
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// Pulls `image` (tag `latest` when none). Errors carry the engine's pull message.
+    async fn pull(&self, image: &str) -> Result<(), ExecError> {
+        let (repo, tag) = pull_parts(image);
+        let options = CreateImageOptionsBuilder::default()
+            .from_image(repo)
+            .tag(tag)
+            .build();
+        let pull = self
+            .docker
+            .create_image(Some(options), None, None)
+            .try_for_each(|_| async { Ok(()) });
+        call("pulling image", None, PULL_TIMEOUT, pull).await
+    }
+
+    /// Makes sure `image` is present, pulling it only when missing. A failed pull is not an
+    /// error here: as in Docker, the create that follows reports the engine's "No such
+    /// image" message.
+    async fn ensure_image(&self, image: &str) -> Result<(), ExecError> {
+        match call(
+            "inspecting image",
+            None,
+            CALL_TIMEOUT,
+            self.docker.inspect_image(image),
+        )
+        .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => {
+                info!(image, "image not present; pulling");
+                if let Err(e) = self.pull(image).await {
+                    warn!(image, error = %e, "pulling image failed");
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn prepare_task(&self, task: &Task) -> Result<(), ExecError> {
+        let body = container_config(task, &self.node)?;
+        self.ensure_image(body.image.as_deref().unwrap_or_default())
+            .await?;
+        let name = task.container_name();
+        let options = CreateContainerOptionsBuilder::default().name(&name).build();
+        let created = tokio::time::timeout(
+            CALL_TIMEOUT,
+            self.docker.create_container(Some(options), body),
+        )
+        .await;
+        match created {
+            Ok(Ok(response)) => {
+                debug!(container = %name, container.id = %response.id, "container created");
+                Ok(())
+            }
+            // The name is the task's: the container exists already (an earlier attempt or an
+            // earlier agent made it), so it is adopted rather than duplicated.
+            Ok(Err(e)) if status_of(&e) == Some(409) => {
+                debug!(container = %name, "container exists; adopting it");
+                Ok(())
+            }
+            Ok(Err(e)) if status_of(&e) == Some(404) => {
+                Err(ExecError::ImageNotFound(exec_error(None, &e).to_string()))
+            }
+            Ok(Err(e)) => Err(exec_error(None, &e)),
+            Err(_) => Err(timed_out("creating container", CALL_TIMEOUT)),
+        }
+    }
+
+    async fn start_task(&self, task: &Task) -> Result<Started, ExecError> {
+        let name = task.container_name();
+        let context = Some("starting container failed");
+        call(
+            "starting container",
+            context,
+            CALL_TIMEOUT,
+            self.docker.start_container(&name, None),
+        )
+        .await?;
+        let inspect = call(
+            "inspecting container",
+            None,
+            CALL_TIMEOUT,
+            self.docker.inspect_container(&name, None),
+        )
+        .await?;
+        Ok(Started {
+            container_id: inspect.id.unwrap_or_default(),
+            pid: inspect.state.and_then(|s| s.pid).unwrap_or(0),
+        })
+    }
+
+    async fn wait_task(&self, task: &Task) -> Result<ExitStatus, ExecError> {
+        let name = task.container_name();
+        let options = WaitContainerOptionsBuilder::default()
+            .condition("not-running")
+            .build();
+        let mut waiting = self.docker.wait_container(&name, Some(options));
+        // Waits as long as the container runs: no deadline, the runner drops the future.
+        let (mut exit_code, mut error) = match waiting.next().await {
+            Some(Ok(response)) => (response.status_code, String::new()),
+            Some(Err(BollardError::DockerContainerWaitError { error, code })) => (code, error),
+            Some(Err(e)) => return Err(exec_error(None, &e)),
+            None => {
+                return Err(ExecError::Unavailable(format!(
+                    "waiting for container {name}: stream ended"
+                )));
+            }
+        };
+        // The engine's record of the exit (id, code, `State.Error`) is authoritative.
+        let inspect = call(
+            "inspecting container",
+            None,
+            CALL_TIMEOUT,
+            self.docker.inspect_container(&name, None),
+        )
+        .await?;
+        if let Some(state) = inspect.state {
+            exit_code = state.exit_code.unwrap_or(exit_code);
+            if let Some(e) = state.error.filter(|e| !e.is_empty()) {
+                error = e;
+            }
+        }
+        Ok(ExitStatus {
+            container_id: inspect.id.unwrap_or_default(),
+            exit_code,
+            error,
+        })
+    }
+
+    /// Stops `container` with `grace` (the engine answers 304 for a stopped one, which is fine).
+    async fn stop(&self, container: &str, grace: Duration) -> Result<(), ExecError> {
+        let seconds = i32::try_from(grace.as_secs()).unwrap_or(i32::MAX);
+        let options = StopContainerOptionsBuilder::default().t(seconds).build();
+        let limit = grace + STOP_MARGIN;
+        call(
+            "stopping container",
+            None,
+            limit,
+            self.docker.stop_container(container, Some(options)),
+        )
+        .await
+    }
+
+    async fn remove_container(&self, container: &str) -> Result<(), ExecError> {
+        let options = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
+        call(
+            "removing container",
+            None,
+            CALL_TIMEOUT,
+            self.docker.remove_container(container, Some(options)),
+        )
+        .await
+    }
+}
+
+impl Executor for DockerExecutor {
+    fn describe(&self) -> BoxFuture<'_, Result<NodeDescription, ExecError>> {
+        Box::pin(async move {
+            let info = call(
+                "reading system info",
+                None,
+                CALL_TIMEOUT,
+                self.docker.info(),
+            )
+            .await?;
+            Ok(node_description(&info))
+        })
+    }
+
+    fn prepare<'a>(&'a self, task: &'a Task) -> BoxFuture<'a, Result<(), ExecError>> {
+        Box::pin(self.prepare_task(task))
+    }
+
+    fn start<'a>(&'a self, task: &'a Task) -> BoxFuture<'a, Result<Started, ExecError>> {
+        Box::pin(self.start_task(task))
+    }
+
+    fn wait<'a>(&'a self, task: &'a Task) -> BoxFuture<'a, Result<ExitStatus, ExecError>> {
+        Box::pin(self.wait_task(task))
+    }
+
+    fn shutdown<'a>(&'a self, task: &'a Task) -> BoxFuture<'a, Result<(), ExecError>> {
+        Box::pin(async move {
+            self.stop(&task.container_name(), stop_grace_period(task))
+                .await
+        })
+    }
+
+    fn remove<'a>(&'a self, task: &'a Task) -> BoxFuture<'a, Result<(), ExecError>> {
+        Box::pin(async move { self.remove_container(&task.container_name()).await })
+    }
+
+    fn remove_existing<'a>(
+        &'a self,
+        container: &'a ExistingContainer,
+    ) -> BoxFuture<'a, Result<(), ExecError>> {
+        Box::pin(async move {
+            if container.running {
+                // The task is unknown; its grace period was recorded as the StopTimeout.
+                let inspect = self.docker.inspect_container(&container.container_id, None);
+                let grace = call("inspecting container", None, CALL_TIMEOUT, inspect)
+                    .await
+                    .ok()
+                    .and_then(|i| i.config.and_then(|c| c.stop_timeout))
+                    .and_then(|secs| u64::try_from(secs).ok())
+                    .map_or(DEFAULT_STOP_GRACE_PERIOD, Duration::from_secs);
+                match self.stop(&container.container_id, grace).await {
+                    Err(e) if !e.is_not_found() => {
+                        warn!(container.id = %container.container_id, error = %e, "stop before removal failed")
+                    }
+                    _ => {}
+                }
+            }
+            self.remove_container(&container.container_id).await
+        })
+    }
+
+    fn list<'a>(
+        &'a self,
+        node_id: &'a NodeId,
+    ) -> BoxFuture<'a, Result<Vec<ExistingContainer>, ExecError>> {
+        Box::pin(list_node(&self.docker, node_id))
+    }
+
+    fn logs(
+        &self,
+        task: &Task,
+        options: LogOptions,
+    ) -> BoxStream<'static, Result<LogLine, ExecError>> {
+        let mut builder = LogsOptionsBuilder::default()
+            .follow(options.follow)
+            .stdout(options.stdout)
+            .stderr(options.stderr)
+            .timestamps(options.timestamps)
+            .tail(&tail_param(options.tail));
+        if let Some(since) = options.since {
+            builder = builder.since(i32::try_from(since).unwrap_or(i32::MAX));
+        }
+        let timestamps = options.timestamps;
+        self.docker
+            .logs(&task.container_name(), Some(builder.build()))
+            .filter_map(move |frame| async move {
+                match frame {
+                    Ok(output) => log_line(output, timestamps).map(Ok),
+                    Err(e) => Some(Err(exec_error(None, &e))),
+                }
+            })
+            .boxed()
+    }
+}

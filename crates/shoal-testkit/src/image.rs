@@ -1,0 +1,60 @@
+//! A busybox image for tests, made from Debian's `busybox-static` with `docker import` (there
+//! is no registry to pull from).
+
+use std::process::Command;
+
+/// The test image's reference.
+pub const BUSYBOX: &str = "shoal-test/busybox:latest";
+
+/// Where Debian's busybox-static installs the binary.
+const BUSYBOX_BIN: &str = "/bin/busybox";
+
+/// Makes sure [`BUSYBOX`] exists in the local engine; idempotent.
+pub fn ensure_busybox() -> anyhow::Result<&'static str> {
+    let present = Command::new("docker")
+        .args(["image", "inspect", BUSYBOX])
+        .output()?
+        .status
+        .success();
+    if present {
+        return Ok(BUSYBOX);
+    }
+    if !std::path::Path::new(BUSYBOX_BIN).exists() {
+        anyhow::bail!(
+            "{BUSYBOX_BIN} is missing: install Debian's busybox-static (apt-get install busybox-static)"
+        );
+    }
+    let dir = tempfile::tempdir()?;
+    let root = dir.path().join("rootfs");
+    std::fs::create_dir_all(root.join("bin"))?;
+    std::fs::create_dir_all(root.join("tmp"))?;
+    std::fs::copy(BUSYBOX_BIN, root.join("bin/busybox"))?;
+    for applet in [
+        "sh", "sleep", "echo", "cat", "ls", "true", "false", "env", "wget", "nc", "httpd", "id",
+        "stat", "mount", "hostname", "printf", "test", "grep", "head",
+    ] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet))?;
+    }
+    let tar = dir.path().join("rootfs.tar");
+    let status = Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()?;
+    anyhow::ensure!(status.success(), "tar of the busybox rootfs failed");
+    let status = Command::new("docker")
+        .args([
+            "import",
+            "--change",
+            "CMD [\"sh\"]",
+            "--change",
+            "ENV PATH=/bin",
+        ])
+        .arg(&tar)
+        .arg(BUSYBOX)
+        .status()?;
+    anyhow::ensure!(status.success(), "docker import of {BUSYBOX} failed");
+    Ok(BUSYBOX)
+}
