@@ -26,7 +26,10 @@ pub struct Allocator {
 }
 
 /// Runs the allocator until `cancel` fires.
-pub async fn run(store: StoreHandle, cancel: CancellationToken) -> Result<(), crate::ControllerError> {
+pub async fn run(
+    store: StoreHandle,
+    cancel: CancellationToken,
+) -> Result<(), crate::ControllerError> {
     controller::run_controller(Allocator::default(), store, cancel).await
 }
 
@@ -34,10 +37,11 @@ impl Controller for Allocator {
     const NAME: &'static str = "allocator";
 
     fn observe(&mut self, event: &Event) {
-        if let Object::Task(t) = &event.object {
-            if event.kind != shoal_store::EventKind::Deleted && needs_allocation(t) {
-                self.dirty.insert(t.id.clone());
-            }
+        if let Object::Task(t) = &event.object
+            && event.kind != shoal_store::EventKind::Deleted
+            && needs_allocation(t)
+        {
+            self.dirty.insert(t.id.clone());
         }
     }
 
@@ -48,7 +52,13 @@ impl Controller for Allocator {
     async fn reconcile(&mut self, store: &StoreHandle, _now: Instant) -> Result<(), StoreError> {
         let ids: Vec<TaskId> = if std::mem::take(&mut self.all) {
             self.dirty.clear();
-            store.view(|t| t.tasks.iter().filter(|t| needs_allocation(t)).map(|t| t.id.clone()).collect())
+            store.view(|t| {
+                t.tasks
+                    .iter()
+                    .filter(|t| needs_allocation(t))
+                    .map(|t| t.id.clone())
+                    .collect()
+            })
         } else {
             std::mem::take(&mut self.dirty).into_iter().collect()
         };

@@ -38,7 +38,11 @@ pub trait Controller: Send {
 
     /// Reconciles what is dirty against a fresh view, writing through `store`. Called after
     /// every round of events and when [`next_wakeup`](Self::next_wakeup) is due.
-    fn reconcile(&mut self, store: &StoreHandle, now: Instant) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn reconcile(
+        &mut self,
+        store: &StoreHandle,
+        now: Instant,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// When the controller wants to run again without an event (a restart delay).
     fn next_wakeup(&self) -> Option<Instant> {

@@ -5,12 +5,17 @@
 //! back (DESIGN §2). Their decisions are pure functions, unit-tested without I/O; the loops
 //! around them do the reading and writing.
 
-pub mod control;
 pub mod allocator;
+pub mod control;
 pub mod controller;
+pub mod dispatcher;
 pub mod error;
 pub mod orchestrator;
+pub mod reaper;
 pub mod restart;
 pub mod scheduler;
+pub mod supervisor;
 
+pub use dispatcher::Dispatcher;
 pub use error::{ControllerError, DispatcherError};
+pub use supervisor::Controllers;

@@ -16,11 +16,11 @@ use std::io::Write;
 /// Runs one CLI command and returns the process exit code.
 ///
 /// Like the docker CLI, it pings the daemon first (negotiating the API version), except for
-/// `version`, which prints the client half even when the daemon is unreachable.
+/// `version` and `info`, which print the client half even when the daemon is unreachable.
 pub async fn run(cli: Cli) -> i32 {
     let mut client = Client::new(&cli.host);
     let result = async {
-        if !matches!(cli.command, Command::Version(_)) {
+        if !matches!(cli.command, Command::Version(_) | Command::Info(_)) {
             client.ping().await?;
         }
         dispatch(&mut client, cli.command).await

@@ -3,7 +3,7 @@
 use super::emit;
 use crate::client::Client;
 use crate::format::{bytes_size, human_duration};
-use crate::output::render_inspect;
+use crate::output::{StatusError, render_inspect};
 use crate::values::{bool_at, get, i64_at, str_at, u64_at};
 use clap::Args;
 use serde_json::Value;
@@ -17,9 +17,15 @@ pub struct InfoArgs {
 
 pub(crate) const CLIENT_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-pub async fn info(client: &Client, a: InfoArgs) -> anyhow::Result<()> {
-    let raw = client.get_raw("/info").await?;
+/// Prints docker's `info` text. Like docker, the client half is printed even when the
+/// daemon cannot be reached; the failure then shows as `ERROR: …` under `Server:`.
+pub async fn info(client: &mut Client, a: InfoArgs) -> anyhow::Result<()> {
+    let fetched = match client.ping().await {
+        Ok(()) => client.get_raw("/info").await,
+        Err(e) => Err(e),
+    };
     if let Some(f) = a.format.as_deref() {
+        let raw = fetched?;
         let out = render_inspect(Some(f), std::slice::from_ref(&raw))?;
         // `--format json` on info prints the object, not an array.
         let out = if f.trim() == "json" {
@@ -30,10 +36,21 @@ pub async fn info(client: &Client, a: InfoArgs) -> anyhow::Result<()> {
         emit(&out);
         return Ok(());
     }
-    let info: Value = crate::client::decode(&raw)?;
     let mut out = client_block();
-    out.push('\n');
-    out.push_str("Server:\n");
+    out.push_str("\nServer:\n");
+    let raw = match fetched {
+        Ok(raw) => raw,
+        Err(e) => {
+            emit(&out);
+            super::eprintln_safe(&format!("ERROR: {e}"));
+            return Err(StatusError {
+                code: 1,
+                message: "errors pretty printing info".into(),
+            }
+            .into());
+        }
+    };
+    let info: Value = crate::client::decode(&raw)?;
     out.push_str(&server_info(&info));
     out.push('\n');
     emit(&out);

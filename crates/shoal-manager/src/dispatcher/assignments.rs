@@ -70,7 +70,11 @@ mod tests {
     use super::*;
 
     fn status(state: TaskState, message: &str) -> TaskStatus {
-        TaskStatus { state, message: message.into(), ..Default::default() }
+        TaskStatus {
+            state,
+            message: message.into(),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -78,9 +82,18 @@ mod tests {
         let running = status(TaskState::Running, "started");
         assert!(moves_forward(&status(TaskState::Assigned, ""), &running));
         assert!(!moves_forward(&running, &status(TaskState::Starting, "")));
-        assert!(!moves_forward(&running, &running), "a repeat changes nothing");
-        assert!(moves_forward(&running, &status(TaskState::Running, "healthy")));
-        assert!(moves_forward(&running, &status(TaskState::Failed, "task: non-zero exit (1)")));
+        assert!(
+            !moves_forward(&running, &running),
+            "a repeat changes nothing"
+        );
+        assert!(moves_forward(
+            &running,
+            &status(TaskState::Running, "healthy")
+        ));
+        assert!(moves_forward(
+            &running,
+            &status(TaskState::Failed, "task: non-zero exit (1)")
+        ));
     }
 
     #[test]
@@ -100,6 +113,9 @@ mod tests {
         assert!(!same_for_agent(&t, &stopping));
         let mut not_yet = t.clone();
         not_yet.status = status(TaskState::Pending, "");
-        assert!(!same_for_agent(&not_yet, &t), "reaching ASSIGNED adds the task to the set");
+        assert!(
+            !same_for_agent(&not_yet, &t),
+            "reaching ASSIGNED adds the task to the set"
+        );
     }
 }

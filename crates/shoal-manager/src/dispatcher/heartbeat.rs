@@ -22,21 +22,31 @@ pub const UNKNOWN_GRACE_MULTIPLIER: u32 = 2 * GRACE_MULTIPLIER;
 /// `Status.Message` of a node marked DOWN by the dispatcher.
 pub const HEARTBEAT_FAILURE: &str = "heartbeat failure";
 /// `Status.Message` of a node moved to UNKNOWN by a new dispatcher (SwarmKit's words).
-pub const UNKNOWN_MESSAGE: &str = "Node moved to \"unknown\" state due to leadership change in cluster";
+pub const UNKNOWN_MESSAGE: &str =
+    "Node moved to \"unknown\" state due to leadership change in cluster";
 
 /// The heartbeat period from the cluster object.
 pub fn period(store: &StoreHandle) -> Duration {
-    let ns = store.view(|t| t.cluster().map(|c| c.heartbeat_period_ns())).unwrap_or(shoal_types::cluster::DEFAULT_HEARTBEAT_NS);
+    let ns = store
+        .view(|t| t.cluster().map(|c| c.heartbeat_period_ns()))
+        .unwrap_or(shoal_types::cluster::DEFAULT_HEARTBEAT_NS);
     Duration::from_nanos(ns.max(1) as u64)
 }
 
 /// Records the node's description and marks it READY (keeping its address).
-pub(super) async fn mark_ready(store: &StoreHandle, req: &SessionRequest) -> Result<(), DispatcherError> {
+pub(super) async fn mark_ready(
+    store: &StoreHandle,
+    req: &SessionRequest,
+) -> Result<(), DispatcherError> {
     let (found, _) = controller::update_retrying(store, |tx| {
         let Some(mut node) = tx.node(req.node_id.as_str()) else {
             return Ok(false);
         };
-        let status = NodeStatus { state: Some(NodeState::READY), message: None, addr: node.status.addr.clone() };
+        let status = NodeStatus {
+            state: Some(NodeState::READY),
+            message: None,
+            addr: node.status.addr.clone(),
+        };
         if node.description == req.description && node.status == status {
             return Ok(true);
         }
@@ -46,7 +56,11 @@ pub(super) async fn mark_ready(store: &StoreHandle, req: &SessionRequest) -> Res
         Ok(true)
     })
     .await?;
-    if found { Ok(()) } else { Err(DispatcherError::NodeNotRegistered(req.node_id.clone())) }
+    if found {
+        Ok(())
+    } else {
+        Err(DispatcherError::NodeNotRegistered(req.node_id.clone()))
+    }
 }
 
 /// Moves every node that is not DOWN to UNKNOWN and registers it with the longer grace: it
@@ -57,7 +71,11 @@ pub(super) async fn mark_unknown(
     period: Duration,
 ) -> Result<(), StoreError> {
     let ready: Vec<NodeId> = store.view(|t| {
-        t.nodes.iter().filter(|n| n.status.state != Some(NodeState::DOWN)).map(|n| n.id.clone()).collect()
+        t.nodes
+            .iter()
+            .filter(|n| n.status.state != Some(NodeState::DOWN))
+            .map(|n| n.id.clone())
+            .collect()
     });
     let expires = Instant::now() + period * UNKNOWN_GRACE_MULTIPLIER;
     {
@@ -74,7 +92,10 @@ pub(super) async fn mark_unknown(
         let Some(mut node) = tx.node(id.as_str()) else {
             return Ok(());
         };
-        if matches!(node.status.state, Some(NodeState::DOWN) | Some(NodeState::UNKNOWN)) {
+        if matches!(
+            node.status.state,
+            Some(NodeState::DOWN) | Some(NodeState::UNKNOWN)
+        ) {
             return Ok(());
         }
         tracing::info!(node.id = %id, "node state unknown after a leadership change");

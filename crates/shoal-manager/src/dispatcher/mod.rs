@@ -15,7 +15,9 @@ pub mod assignments;
 mod heartbeat;
 mod session;
 
-pub use heartbeat::{GRACE_MULTIPLIER, HEARTBEAT_FAILURE, UNKNOWN_GRACE_MULTIPLIER, UNKNOWN_MESSAGE};
+pub use heartbeat::{
+    GRACE_MULTIPLIER, HEARTBEAT_FAILURE, UNKNOWN_GRACE_MULTIPLIER, UNKNOWN_MESSAGE,
+};
 pub use session::DEBOUNCE;
 
 use crate::controller::{self, MAX_CHANGES_PER_TX};
@@ -79,7 +81,9 @@ impl Dispatcher {
             started: watch::Sender::new(false),
             changed: tokio::sync::Notify::new(),
         };
-        Self { inner: Arc::new(inner) }
+        Self {
+            inner: Arc::new(inner),
+        }
     }
 
     /// The heartbeat period from the cluster object (default 5 s).
@@ -90,7 +94,10 @@ impl Dispatcher {
     /// Opens a session for a node: records its description, marks it READY, and returns the
     /// stream of its assignment sets (the first one at once). A node opening a second session
     /// ends its first.
-    pub async fn session(&self, req: SessionRequest) -> Result<mpsc::Receiver<Assignments>, DispatcherError> {
+    pub async fn session(
+        &self,
+        req: SessionRequest,
+    ) -> Result<mpsc::Receiver<Assignments>, DispatcherError> {
         let inner = &self.inner;
         let mut started = inner.started.subscribe();
         tokio::select! {
@@ -102,7 +109,11 @@ impl Dispatcher {
         let session_id = shoal_types::new_id(&mut *inner.rng.lock());
         let cancel = inner.cancel.child_token();
         let expires = Instant::now() + self.heartbeat_period() * GRACE_MULTIPLIER;
-        let registration = Registration { session_id: Some(session_id.clone()), expires, cancel: cancel.clone() };
+        let registration = Registration {
+            session_id: Some(session_id.clone()),
+            expires,
+            cancel: cancel.clone(),
+        };
         if let Some(old) = inner.nodes.lock().insert(node_id.clone(), registration) {
             old.cancel.cancel();
         }
@@ -113,7 +124,13 @@ impl Dispatcher {
         }
         tracing::info!(node.id = %node_id, session = %session_id, "node registered");
         let (tx, rx) = mpsc::channel(ASSIGNMENTS_BUFFER);
-        let stream = session::Stream { store: inner.store.clone(), node_id, session_id, tx, cancel };
+        let stream = session::Stream {
+            store: inner.store.clone(),
+            node_id,
+            session_id,
+            tx,
+            cancel,
+        };
         let mut streams = inner.streams.lock();
         while streams.try_join_next().is_some() {}
         streams.spawn(stream.run());
@@ -150,16 +167,24 @@ impl Dispatcher {
     }
 
     /// Records a heartbeat and says when the next one is due.
-    pub async fn heartbeat(&self, node_id: &NodeId, session_id: &str) -> Result<HeartbeatResponse, DispatcherError> {
+    pub async fn heartbeat(
+        &self,
+        node_id: &NodeId,
+        session_id: &str,
+    ) -> Result<HeartbeatResponse, DispatcherError> {
         let period = self.heartbeat_period();
         {
             let mut nodes = self.inner.nodes.lock();
             match nodes.get_mut(node_id) {
-                Some(r) if r.session_id.as_deref() == Some(session_id) => r.expires = Instant::now() + period * GRACE_MULTIPLIER,
+                Some(r) if r.session_id.as_deref() == Some(session_id) => {
+                    r.expires = Instant::now() + period * GRACE_MULTIPLIER
+                }
                 _ => return Err(DispatcherError::SessionInvalid(node_id.clone())),
             }
         }
-        Ok(HeartbeatResponse { period_ms: period.as_millis() as u64 })
+        Ok(HeartbeatResponse {
+            period_ms: period.as_millis() as u64,
+        })
     }
 
     fn check_session(&self, node_id: &NodeId, session_id: &str) -> Result<(), DispatcherError> {
@@ -172,10 +197,12 @@ impl Dispatcher {
     /// Drops `node_id`'s registration if it is still `session_id`'s.
     fn forget(&self, node_id: &NodeId, session_id: &str) {
         let mut nodes = self.inner.nodes.lock();
-        if nodes.get(node_id).is_some_and(|r| r.session_id.as_deref() == Some(session_id)) {
-            if let Some(r) = nodes.remove(node_id) {
-                r.cancel.cancel();
-            }
+        if nodes
+            .get(node_id)
+            .is_some_and(|r| r.session_id.as_deref() == Some(session_id))
+            && let Some(r) = nodes.remove(node_id)
+        {
+            r.cancel.cancel();
         }
     }
 
@@ -196,7 +223,8 @@ impl Dispatcher {
     async fn monitor(&self) -> Result<(), ControllerError> {
         let inner = &self.inner;
         loop {
-            match heartbeat::mark_unknown(&inner.store, &inner.nodes, self.heartbeat_period()).await {
+            match heartbeat::mark_unknown(&inner.store, &inner.nodes, self.heartbeat_period()).await
+            {
                 Ok(()) => break,
                 Err(err) => {
                     tracing::warn!(error = %err, "dispatcher: marking nodes unknown failed; retrying");
@@ -214,7 +242,11 @@ impl Dispatcher {
             let now = Instant::now();
             {
                 let mut nodes = inner.nodes.lock();
-                let expired: Vec<NodeId> = nodes.iter().filter(|(_, r)| r.expires <= now).map(|(id, _)| id.clone()).collect();
+                let expired: Vec<NodeId> = nodes
+                    .iter()
+                    .filter(|(_, r)| r.expires <= now)
+                    .map(|(id, _)| id.clone())
+                    .collect();
                 for id in expired {
                     if let Some(r) = nodes.remove(&id) {
                         r.cancel.cancel();
@@ -225,11 +257,17 @@ impl Dispatcher {
             if !failed.is_empty() {
                 match heartbeat::mark_down(&inner.store, &failed).await {
                     Ok(()) => failed.clear(),
-                    Err(err) => tracing::warn!(error = %err, "dispatcher: marking nodes down failed; retrying"),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "dispatcher: marking nodes down failed; retrying")
+                    }
                 }
             }
             let next = inner.nodes.lock().values().map(|r| r.expires).min();
-            let wake = if failed.is_empty() { next } else { Some(now + controller::RETRY_AFTER) };
+            let wake = if failed.is_empty() {
+                next
+            } else {
+                Some(now + controller::RETRY_AFTER)
+            };
             tokio::select! {
                 biased;
                 _ = inner.cancel.cancelled() => return Ok(()),

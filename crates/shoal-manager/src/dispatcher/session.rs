@@ -29,11 +29,21 @@ impl Stream {
         let mut last: Option<Vec<Task>> = None;
         loop {
             let (tasks, period_ms) = self.store.view(|t| {
-                let period = t.cluster().map(|c| c.heartbeat_period_ns()).unwrap_or(shoal_types::cluster::DEFAULT_HEARTBEAT_NS);
-                (assigned_tasks(t, &self.node_id), (period / 1_000_000).max(1) as u64)
+                let period = t
+                    .cluster()
+                    .map(|c| c.heartbeat_period_ns())
+                    .unwrap_or(shoal_types::cluster::DEFAULT_HEARTBEAT_NS);
+                (
+                    assigned_tasks(t, &self.node_id),
+                    (period / 1_000_000).max(1) as u64,
+                )
             });
             if last.as_ref().is_none_or(|l| sets_differ(l, &tasks)) {
-                let msg = Assignments { session_id: self.session_id.clone(), tasks: tasks.clone(), heartbeat_period_ms: period_ms };
+                let msg = Assignments {
+                    session_id: self.session_id.clone(),
+                    tasks: tasks.clone(),
+                    heartbeat_period_ms: period_ms,
+                };
                 tracing::debug!(node.id = %self.node_id, tasks = tasks.len(), "sending assignments");
                 tokio::select! {
                     biased;

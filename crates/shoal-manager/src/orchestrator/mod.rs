@@ -15,7 +15,9 @@ pub mod replicated;
 use crate::controller;
 use shoal_store::{StoreError, StoreHandle, Tx};
 use shoal_types::task::ServiceAnnotations;
-use shoal_types::{NodeId, Object, Service, ServiceId, Task, TaskId, TaskState, TaskStatus, Version};
+use shoal_types::{
+    NodeId, Object, Service, ServiceId, Task, TaskId, TaskState, TaskStatus, Version,
+};
 use std::collections::BTreeSet;
 
 /// `Status.Message` of a task an orchestrator (or the restart supervisor) just made.
@@ -49,7 +51,13 @@ pub fn job_iteration(service: &Service) -> Version {
 
 /// A new task for `service` in `slot` (replicated) or on `node_id` (global), in state NEW with
 /// desired state RUNNING. `timestamp` is the RFC 3339 creation time.
-pub fn new_task(service: &Service, slot: u64, node_id: Option<NodeId>, id: TaskId, timestamp: String) -> Task {
+pub fn new_task(
+    service: &Service,
+    slot: u64,
+    node_id: Option<NodeId>,
+    id: TaskId,
+    timestamp: String,
+) -> Task {
     let mode = service.mode();
     Task {
         id,
@@ -58,7 +66,12 @@ pub fn new_task(service: &Service, slot: u64, node_id: Option<NodeId>, id: TaskI
         service_id: service.id.clone(),
         slot,
         node_id: node_id.unwrap_or_default(),
-        status: TaskStatus { timestamp, state: TaskState::New, message: CREATED_MESSAGE.to_string(), ..Default::default() },
+        status: TaskStatus {
+            timestamp,
+            state: TaskState::New,
+            message: CREATED_MESSAGE.to_string(),
+            ..Default::default()
+        },
         desired_state: TaskState::Running,
         service_annotations: ServiceAnnotations {
             name: service.name().to_string(),
@@ -75,14 +88,20 @@ pub fn orphaned_services(tables: &shoal_store::Tables) -> BTreeSet<ServiceId> {
     tables
         .tasks
         .iter()
-        .filter(|t| t.desired_state < TaskState::Remove && tables.services.get(t.service_id.as_str()).is_none())
+        .filter(|t| {
+            t.desired_state < TaskState::Remove
+                && tables.services.get(t.service_id.as_str()).is_none()
+        })
         .map(|t| t.service_id.clone())
         .collect()
 }
 
 /// Sets desired state REMOVE on every task of `services` that are gone from the store, so
 /// agents stop them and the reaper deletes them (SwarmKit `SetServiceTasksRemove`).
-pub async fn remove_tasks_of_deleted(store: &StoreHandle, services: &BTreeSet<ServiceId>) -> Result<(), StoreError> {
+pub async fn remove_tasks_of_deleted(
+    store: &StoreHandle,
+    services: &BTreeSet<ServiceId>,
+) -> Result<(), StoreError> {
     if services.is_empty() {
         return Ok(());
     }
@@ -134,7 +153,10 @@ mod tests {
             spec: shoal_types::api::ServiceSpec {
                 name: Some("web".into()),
                 task_template: Some(TaskSpec {
-                    container_spec: Some(TaskSpecContainerSpec { image: Some(image.into()), ..Default::default() }),
+                    container_spec: Some(TaskSpecContainerSpec {
+                        image: Some(image.into()),
+                        ..Default::default()
+                    }),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -163,7 +185,10 @@ mod tests {
         let task = new_task(&old, 1, None, "t1".into(), String::new());
         let mut scaled = old.clone();
         scaled.spec_version = Version { index: 2 };
-        assert!(!is_dirty(&scaled, &task), "a new version with the same template is clean");
+        assert!(
+            !is_dirty(&scaled, &task),
+            "a new version with the same template is clean"
+        );
         let new_image = service_with_image("redis", 3);
         assert!(is_dirty(&new_image, &task));
     }

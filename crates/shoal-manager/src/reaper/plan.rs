@@ -4,7 +4,8 @@
 //! desired state is past RUNNING and it has ended, or it never reached a node (it will never
 //! run). Never-run tasks go at once; of the ended ones the newest `limit` stay
 //! (`TaskHistoryRetentionLimit`, negative = keep all). The newest task of a slot always stays
-//! while its service exists: it is what the jobs orchestrator reads to know a slot was tried.
+//! while its service exists, unless it never ran: it is what the jobs orchestrator reads to know
+//! a slot was tried.
 //! Tasks of deleted services go as soon as they are history.
 
 use shoal_types::{Task, TaskId, TaskState};
@@ -31,28 +32,33 @@ pub fn reap_slot(tasks: &[&Task], limit: i64) -> Vec<TaskId> {
     let newest = sorted.last().map(|t| t.id.clone());
     let mut out: Vec<TaskId> = Vec::new();
     let mut ended: Vec<&Task> = Vec::new();
-    for t in sorted.iter().copied().filter(|t| Some(&t.id) != newest.as_ref()) {
+    for t in sorted.iter().copied() {
         if never_ran(t) {
             out.push(t.id.clone());
         } else if is_history(t) {
             ended.push(t);
         }
     }
-    if let Some(last) = sorted.last() {
-        if is_history(last) && !never_ran(last) {
-            ended.push(last);
-        }
-    }
     if limit >= 0 && ended.len() as u64 > limit as u64 {
         let excess = ended.len() - limit as usize;
-        out.extend(ended.iter().filter(|t| Some(&t.id) != newest.as_ref()).take(excess).map(|t| t.id.clone()));
+        out.extend(
+            ended
+                .iter()
+                .filter(|t| Some(&t.id) != newest.as_ref())
+                .take(excess)
+                .map(|t| t.id.clone()),
+        );
     }
     out
 }
 
 /// The tasks of a deleted service to delete now.
 pub fn reap_deleted_service(tasks: &[&Task]) -> Vec<TaskId> {
-    tasks.iter().filter(|t| t.status.state.is_terminal() || t.status.state < TaskState::Assigned).map(|t| t.id.clone()).collect()
+    tasks
+        .iter()
+        .filter(|t| t.status.state.is_terminal() || t.status.state < TaskState::Assigned)
+        .map(|t| t.id.clone())
+        .collect()
 }
 
 #[cfg(test)]
@@ -63,8 +69,14 @@ mod tests {
     fn task(n: u32, state: TaskState, desired: TaskState) -> Task {
         Task {
             id: format!("t{n}").into(),
-            meta: Meta { created_at: format!("2026-01-01T00:00:{n:02}.000000000Z"), ..Default::default() },
-            status: TaskStatus { state, ..Default::default() },
+            meta: Meta {
+                created_at: format!("2026-01-01T00:00:{n:02}.000000000Z"),
+                ..Default::default()
+            },
+            status: TaskStatus {
+                state,
+                ..Default::default()
+            },
             desired_state: desired,
             ..Default::default()
         }
@@ -88,14 +100,25 @@ mod tests {
 
     #[test]
     fn running_tasks_and_tasks_still_wanted_are_kept() {
-        let tasks = [failed(1), task(2, TaskState::Failed, TaskState::Running), task(3, TaskState::Running, TaskState::Running)];
+        let tasks = [
+            failed(1),
+            task(2, TaskState::Failed, TaskState::Running),
+            task(3, TaskState::Running, TaskState::Running),
+        ];
         let refs: Vec<&Task> = tasks.iter().collect();
-        assert_eq!(reap_slot(&refs, 0), ids(&["t1"]), "the failed task waiting for its restart stays");
+        assert_eq!(
+            reap_slot(&refs, 0),
+            ids(&["t1"]),
+            "the failed task waiting for its restart stays"
+        );
     }
 
     #[test]
     fn a_task_stopped_before_it_reached_a_node_goes_at_once() {
-        let tasks = [task(1, TaskState::Pending, TaskState::Shutdown), task(2, TaskState::Running, TaskState::Running)];
+        let tasks = [
+            task(1, TaskState::Pending, TaskState::Shutdown),
+            task(2, TaskState::Running, TaskState::Running),
+        ];
         let refs: Vec<&Task> = tasks.iter().collect();
         assert_eq!(reap_slot(&refs, 5), ids(&["t1"]));
     }
@@ -116,7 +139,11 @@ mod tests {
 
     #[test]
     fn tasks_of_a_deleted_service_go_once_they_stopped() {
-        let tasks = [task(1, TaskState::Shutdown, TaskState::Remove), task(2, TaskState::Running, TaskState::Remove), task(3, TaskState::New, TaskState::Remove)];
+        let tasks = [
+            task(1, TaskState::Shutdown, TaskState::Remove),
+            task(2, TaskState::Running, TaskState::Remove),
+            task(3, TaskState::New, TaskState::Remove),
+        ];
         let refs: Vec<&Task> = tasks.iter().collect();
         assert_eq!(reap_deleted_service(&refs), ids(&["t1", "t3"]));
     }

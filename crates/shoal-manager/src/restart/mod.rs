@@ -44,7 +44,9 @@ pub fn trigger_of(task: &Task, node: Option<&Node>, mode: ServiceMode) -> Option
     match node {
         None => Some(Trigger::NodeLost),
         Some(n) if n.status.state == Some(NodeState::DOWN) => Some(Trigger::NodeLost),
-        Some(n) if n.availability() == NodeSpecAvailabilityEnum::DRAIN => Some(Trigger::NodeDrained),
+        Some(n) if n.availability() == NodeSpecAvailabilityEnum::DRAIN => {
+            Some(Trigger::NodeDrained)
+        }
         Some(_) => None,
     }
 }
@@ -59,8 +61,16 @@ struct SlotKey {
 
 impl SlotKey {
     fn of(task: &Task) -> Self {
-        let node = if task.slot == 0 { task.node_id.clone() } else { NodeId::default() };
-        Self { service: task.service_id.clone(), slot: task.slot, node }
+        let node = if task.slot == 0 {
+            task.node_id.clone()
+        } else {
+            NodeId::default()
+        };
+        Self {
+            service: task.service_id.clone(),
+            slot: task.slot,
+            node,
+        }
     }
 }
 
@@ -104,7 +114,10 @@ impl RestartSupervisor {
     fn record_restart(&mut self, key: SlotKey, spec_version: Version, at: Instant) {
         let h = self.history.entry(key).or_default();
         if h.spec_version != spec_version {
-            *h = History { spec_version, restarts: Vec::new() };
+            *h = History {
+                spec_version,
+                restarts: Vec::new(),
+            };
         }
         h.restarts.push(at);
         if h.restarts.len() > HISTORY_CAP {
@@ -119,7 +132,8 @@ impl RestartSupervisor {
         let mode = service.mode();
         let node = tables.nodes.get(task.node_id.as_str());
         let trigger = trigger_of(task, node, mode)?;
-        let node_eligible = node.is_some_and(|n| global::takes_new_tasks(&global::requirements(service), n));
+        let node_eligible =
+            node.is_some_and(|n| global::takes_new_tasks(&global::requirements(service), n));
         let situation = Situation {
             mode,
             trigger,
@@ -134,7 +148,10 @@ impl RestartSupervisor {
 }
 
 /// Runs the restart supervisor until `cancel` fires.
-pub async fn run(store: StoreHandle, cancel: CancellationToken) -> Result<(), crate::ControllerError> {
+pub async fn run(
+    store: StoreHandle,
+    cancel: CancellationToken,
+) -> Result<(), crate::ControllerError> {
     controller::run_controller(RestartSupervisor::new(StdRng::from_os_rng()), store, cancel).await
 }
 
@@ -146,10 +163,11 @@ impl Controller for RestartSupervisor {
             (Object::Task(t), EventKind::Deleted) => {
                 self.pending.remove(&t.id);
             }
-            (Object::Task(t), _) => {
-                if (t.desired_state == TaskState::Running && t.status.state.is_terminal()) || self.pending.contains_key(&t.id) {
-                    self.dirty_tasks.insert(t.id.clone());
-                }
+            (Object::Task(t), _)
+                if (t.desired_state == TaskState::Running && t.status.state.is_terminal())
+                    || self.pending.contains_key(&t.id) =>
+            {
+                self.dirty_tasks.insert(t.id.clone());
             }
             (Object::Node(n), kind) => {
                 let gone = kind == EventKind::Deleted
@@ -247,7 +265,12 @@ impl Controller for RestartSupervisor {
 }
 
 /// Stops the old task and creates its replacement, if the task still needs restarting.
-fn stage_restart(tx: &mut Tx<'_>, id: &TaskId, stamp: &str, rng: &mut StdRng) -> Result<Option<(SlotKey, Version)>, StoreError> {
+fn stage_restart(
+    tx: &mut Tx<'_>,
+    id: &TaskId,
+    stamp: &str,
+    rng: &mut StdRng,
+) -> Result<Option<(SlotKey, Version)>, StoreError> {
     let Some(mut old) = tx.task(id.as_str()) else {
         return Ok(None);
     };
@@ -259,7 +282,13 @@ fn stage_restart(tx: &mut Tx<'_>, id: &TaskId, stamp: &str, rng: &mut StdRng) ->
         return Ok(None);
     }
     let on_node = (old.slot == 0).then(|| old.node_id.clone());
-    let new = new_task(&service, old.slot, on_node, TaskId::generate(rng), stamp.to_string());
+    let new = new_task(
+        &service,
+        old.slot,
+        on_node,
+        TaskId::generate(rng),
+        stamp.to_string(),
+    );
     tracing::info!(service.id = %service.id, task.id = %old.id, new_task.id = %new.id, slot = old.slot, "restarting task");
     let key = SlotKey::of(&old);
     let version = old.spec_version;
@@ -279,7 +308,10 @@ mod tests {
         Task {
             node_id: node.into(),
             slot: 1,
-            status: TaskStatus { state, ..Default::default() },
+            status: TaskStatus {
+                state,
+                ..Default::default()
+            },
             desired_state: TaskState::Running,
             ..Default::default()
         }
@@ -287,8 +319,14 @@ mod tests {
 
     fn node(state: NodeState, availability: NodeSpecAvailabilityEnum) -> Node {
         Node {
-            spec: NodeSpec { availability: Some(availability), ..Default::default() },
-            status: NodeStatus { state: Some(state), ..Default::default() },
+            spec: NodeSpec {
+                availability: Some(availability),
+                ..Default::default()
+            },
+            status: NodeStatus {
+                state: Some(state),
+                ..Default::default()
+            },
             ..Default::default()
         }
     }
@@ -298,11 +336,21 @@ mod tests {
     #[test]
     fn an_ended_task_that_should_run_needs_the_supervisor() {
         let up = node(NodeState::READY, NodeSpecAvailabilityEnum::ACTIVE);
-        assert_eq!(trigger_of(&task(TaskState::Failed, "n"), Some(&up), REPLICATED), Some(Trigger::Ended(TaskState::Failed)));
-        assert_eq!(trigger_of(&task(TaskState::Running, "n"), Some(&up), REPLICATED), None);
+        assert_eq!(
+            trigger_of(&task(TaskState::Failed, "n"), Some(&up), REPLICATED),
+            Some(Trigger::Ended(TaskState::Failed))
+        );
+        assert_eq!(
+            trigger_of(&task(TaskState::Running, "n"), Some(&up), REPLICATED),
+            None
+        );
         let mut stopping = task(TaskState::Failed, "n");
         stopping.desired_state = TaskState::Shutdown;
-        assert_eq!(trigger_of(&stopping, Some(&up), REPLICATED), None, "a task being stopped is not restarted");
+        assert_eq!(
+            trigger_of(&stopping, Some(&up), REPLICATED),
+            None,
+            "a task being stopped is not restarted"
+        );
     }
 
     #[test]
@@ -310,10 +358,22 @@ mod tests {
         let down = node(NodeState::DOWN, NodeSpecAvailabilityEnum::ACTIVE);
         let drained = node(NodeState::READY, NodeSpecAvailabilityEnum::DRAIN);
         let running = task(TaskState::Running, "n");
-        assert_eq!(trigger_of(&running, Some(&down), REPLICATED), Some(Trigger::NodeLost));
-        assert_eq!(trigger_of(&running, None, REPLICATED), Some(Trigger::NodeLost));
-        assert_eq!(trigger_of(&running, Some(&drained), REPLICATED), Some(Trigger::NodeDrained));
+        assert_eq!(
+            trigger_of(&running, Some(&down), REPLICATED),
+            Some(Trigger::NodeLost)
+        );
+        assert_eq!(
+            trigger_of(&running, None, REPLICATED),
+            Some(Trigger::NodeLost)
+        );
+        assert_eq!(
+            trigger_of(&running, Some(&drained), REPLICATED),
+            Some(Trigger::NodeDrained)
+        );
         assert_eq!(trigger_of(&running, Some(&down), ServiceMode::Global), None);
-        assert_eq!(trigger_of(&task(TaskState::Pending, ""), None, REPLICATED), None);
+        assert_eq!(
+            trigger_of(&task(TaskState::Pending, ""), None, REPLICATED),
+            None
+        );
     }
 }

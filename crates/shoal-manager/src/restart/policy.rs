@@ -7,9 +7,9 @@
 //! Jobs never restart a task that completed. The delay is not applied to tasks leaving a
 //! drained node.
 
+use shoal_types::TaskState;
 use shoal_types::api::{TaskSpec, TaskSpecRestartPolicyConditionEnum};
 use shoal_types::service::ServiceMode;
-use shoal_types::TaskState;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -37,7 +37,12 @@ pub struct RestartPolicy {
 
 impl Default for RestartPolicy {
     fn default() -> Self {
-        Self { condition: Condition::Any, delay: DEFAULT_DELAY, max_attempts: 0, window: Duration::ZERO }
+        Self {
+            condition: Condition::Any,
+            delay: DEFAULT_DELAY,
+            max_attempts: 0,
+            window: Duration::ZERO,
+        }
     }
 }
 
@@ -101,7 +106,9 @@ pub enum Decision {
     Stop { desired: TaskState },
 }
 
-const STOP: Decision = Decision::Stop { desired: TaskState::Shutdown };
+const STOP: Decision = Decision::Stop {
+    desired: TaskState::Shutdown,
+};
 
 /// Decides the fate of a task per its restart policy.
 pub fn decide(s: &Situation<'_>) -> Decision {
@@ -116,7 +123,9 @@ pub fn decide(s: &Situation<'_>) -> Decision {
             return STOP;
         }
         if s.trigger == Trigger::Ended(TaskState::Complete) {
-            return Decision::Stop { desired: TaskState::Complete };
+            return Decision::Stop {
+                desired: TaskState::Complete,
+            };
         }
     }
     let completed = s.trigger == Trigger::Ended(TaskState::Complete);
@@ -128,7 +137,11 @@ pub fn decide(s: &Situation<'_>) -> Decision {
     if !allowed || !within_attempts(s) {
         return STOP;
     }
-    let delay = if s.trigger == Trigger::NodeDrained { Duration::ZERO } else { s.policy.delay };
+    let delay = if s.trigger == Trigger::NodeDrained {
+        Duration::ZERO
+    } else {
+        s.policy.delay
+    };
     Decision::Restart { at: s.now + delay }
 }
 
@@ -139,7 +152,10 @@ fn within_attempts(s: &Situation<'_>) -> bool {
     let counted = if s.policy.window.is_zero() {
         s.history.len()
     } else {
-        s.history.iter().filter(|t| s.now.saturating_duration_since(**t) < s.policy.window).count()
+        s.history
+            .iter()
+            .filter(|t| s.now.saturating_duration_since(**t) < s.policy.window)
+            .count()
     };
     (counted as u64) < s.policy.max_attempts
 }
@@ -149,7 +165,12 @@ mod tests {
     use super::*;
     use shoal_types::api::TaskSpecRestartPolicy;
 
-    fn situation(trigger: Trigger, policy: RestartPolicy, history: &[Instant], now: Instant) -> Situation<'_> {
+    fn situation(
+        trigger: Trigger,
+        policy: RestartPolicy,
+        history: &[Instant],
+        now: Instant,
+    ) -> Situation<'_> {
         Situation {
             mode: ServiceMode::Replicated { replicas: 1 },
             trigger,
@@ -162,7 +183,12 @@ mod tests {
     }
 
     fn policy(condition: Condition, max_attempts: u64, window: Duration) -> RestartPolicy {
-        RestartPolicy { condition, delay: Duration::from_secs(5), max_attempts, window }
+        RestartPolicy {
+            condition,
+            delay: Duration::from_secs(5),
+            max_attempts,
+            window,
+        }
     }
 
     const FAILED: Trigger = Trigger::Ended(TaskState::Failed);
@@ -173,8 +199,18 @@ mod tests {
         let now = Instant::now();
         let p = RestartPolicy::of(&TaskSpec::default());
         assert_eq!(p, RestartPolicy::default());
-        for trigger in [FAILED, COMPLETE, Trigger::Ended(TaskState::Shutdown), Trigger::NodeLost] {
-            assert_eq!(decide(&situation(trigger, p, &[], now)), Decision::Restart { at: now + Duration::from_secs(5) });
+        for trigger in [
+            FAILED,
+            COMPLETE,
+            Trigger::Ended(TaskState::Shutdown),
+            Trigger::NodeLost,
+        ] {
+            assert_eq!(
+                decide(&situation(trigger, p, &[], now)),
+                Decision::Restart {
+                    at: now + Duration::from_secs(5)
+                }
+            );
         }
     }
 
@@ -189,7 +225,10 @@ mod tests {
             }),
             ..Default::default()
         };
-        assert_eq!(RestartPolicy::of(&spec), policy(Condition::OnFailure, 3, Duration::from_secs(60)).with_delay(1));
+        assert_eq!(
+            RestartPolicy::of(&spec),
+            policy(Condition::OnFailure, 3, Duration::from_secs(60)).with_delay(1)
+        );
     }
 
     impl RestartPolicy {
@@ -202,17 +241,38 @@ mod tests {
     #[test]
     fn condition_none_never_restarts() {
         let now = Instant::now();
-        let d = decide(&situation(FAILED, policy(Condition::None, 0, Duration::ZERO), &[], now));
-        assert_eq!(d, Decision::Stop { desired: TaskState::Shutdown });
+        let d = decide(&situation(
+            FAILED,
+            policy(Condition::None, 0, Duration::ZERO),
+            &[],
+            now,
+        ));
+        assert_eq!(
+            d,
+            Decision::Stop {
+                desired: TaskState::Shutdown
+            }
+        );
     }
 
     #[test]
     fn on_failure_does_not_restart_a_task_that_completed() {
         let now = Instant::now();
         let p = policy(Condition::OnFailure, 0, Duration::ZERO);
-        assert_eq!(decide(&situation(COMPLETE, p, &[], now)), Decision::Stop { desired: TaskState::Shutdown });
-        assert!(matches!(decide(&situation(FAILED, p, &[], now)), Decision::Restart { .. }));
-        assert!(matches!(decide(&situation(Trigger::NodeLost, p, &[], now)), Decision::Restart { .. }));
+        assert_eq!(
+            decide(&situation(COMPLETE, p, &[], now)),
+            Decision::Stop {
+                desired: TaskState::Shutdown
+            }
+        );
+        assert!(matches!(
+            decide(&situation(FAILED, p, &[], now)),
+            Decision::Restart { .. }
+        ));
+        assert!(matches!(
+            decide(&situation(Trigger::NodeLost, p, &[], now)),
+            Decision::Restart { .. }
+        ));
     }
 
     #[test]
@@ -220,7 +280,10 @@ mod tests {
         let now = Instant::now();
         let p = policy(Condition::Any, 2, Duration::ZERO);
         let long_ago = now - Duration::from_secs(3600);
-        assert!(matches!(decide(&situation(FAILED, p, &[long_ago], now)), Decision::Restart { .. }));
+        assert!(matches!(
+            decide(&situation(FAILED, p, &[long_ago], now)),
+            Decision::Restart { .. }
+        ));
         assert_eq!(decide(&situation(FAILED, p, &[long_ago, now], now)), STOP);
     }
 
@@ -230,14 +293,25 @@ mod tests {
         let p = policy(Condition::Any, 2, Duration::from_secs(60));
         let old = now - Duration::from_secs(120);
         let recent = now - Duration::from_secs(10);
-        assert!(matches!(decide(&situation(FAILED, p, &[old, old, recent], now)), Decision::Restart { .. }));
-        assert_eq!(decide(&situation(FAILED, p, &[old, recent, recent], now)), STOP);
+        assert!(matches!(
+            decide(&situation(FAILED, p, &[old, old, recent], now)),
+            Decision::Restart { .. }
+        ));
+        assert_eq!(
+            decide(&situation(FAILED, p, &[old, recent, recent], now)),
+            STOP
+        );
     }
 
     #[test]
     fn a_drained_node_moves_its_tasks_without_delay() {
         let now = Instant::now();
-        let d = decide(&situation(Trigger::NodeDrained, RestartPolicy::default(), &[], now));
+        let d = decide(&situation(
+            Trigger::NodeDrained,
+            RestartPolicy::default(),
+            &[],
+            now,
+        ));
         assert_eq!(d, Decision::Restart { at: now });
     }
 
@@ -245,12 +319,24 @@ mod tests {
     fn a_job_task_that_completed_is_done() {
         let now = Instant::now();
         let mut s = situation(COMPLETE, RestartPolicy::default(), &[], now);
-        s.mode = ServiceMode::ReplicatedJob { max_concurrent: 1, total: 1 };
-        assert_eq!(decide(&s), Decision::Stop { desired: TaskState::Complete });
+        s.mode = ServiceMode::ReplicatedJob {
+            max_concurrent: 1,
+            total: 1,
+        };
+        assert_eq!(
+            decide(&s),
+            Decision::Stop {
+                desired: TaskState::Complete
+            }
+        );
         s.trigger = FAILED;
         assert!(matches!(decide(&s), Decision::Restart { .. }));
         s.current_iteration = false;
-        assert_eq!(decide(&s), STOP, "a task of an older iteration is not restarted");
+        assert_eq!(
+            decide(&s),
+            STOP,
+            "a task of an older iteration is not restarted"
+        );
     }
 
     #[test]

@@ -41,9 +41,15 @@ pub fn parse(expr: &str) -> Result<Constraint, ValidationError> {
         if !valid_value(value) {
             return Err(ValidationError::new(format!("value '{value}' is invalid")));
         }
-        return Ok(Constraint { key: key.to_string(), operator, value: value.to_string() });
+        return Ok(Constraint {
+            key: key.to_string(),
+            operator,
+            value: value.to_string(),
+        });
     }
-    Err(ValidationError::new("constraint expected one operator from ==, !="))
+    Err(ValidationError::new(
+        "constraint expected one operator from ==, !=",
+    ))
 }
 
 /// Parses every expression of a placement, failing on the first bad one.
@@ -60,7 +66,9 @@ fn valid_key(key: &str) -> bool {
     let rest: Vec<char> = chars.collect();
     (first.is_ascii_alphabetic() || first == '_')
         && !rest.is_empty()
-        && rest.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && rest
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// `^(?i)[a-z0-9:\-_\s\.\*\(\)\?\+\[\]\\\^\$\|\/]+$`: no operators such as `<`, `>`, `~`.
@@ -69,7 +77,24 @@ fn valid_value(value: &str) -> bool {
         && value.chars().all(|c| {
             c.is_ascii_alphanumeric()
                 || c.is_whitespace()
-                || matches!(c, ':' | '-' | '_' | '.' | '*' | '(' | ')' | '?' | '+' | '[' | ']' | '\\' | '^' | '$' | '|' | '/')
+                || matches!(
+                    c,
+                    ':' | '-'
+                        | '_'
+                        | '.'
+                        | '*'
+                        | '('
+                        | ')'
+                        | '?'
+                        | '+'
+                        | '['
+                        | ']'
+                        | '\\'
+                        | '^'
+                        | '$'
+                        | '|'
+                        | '/'
+                )
         })
 }
 
@@ -95,9 +120,19 @@ impl Constraint {
         } else if key.eq_ignore_ascii_case("node.role") {
             self.matches(role_name(node))
         } else if key.eq_ignore_ascii_case("node.platform.os") {
-            self.matches(desc.platform.as_ref().and_then(|p| p.os.as_deref()).unwrap_or_default())
+            self.matches(
+                desc.platform
+                    .as_ref()
+                    .and_then(|p| p.os.as_deref())
+                    .unwrap_or_default(),
+            )
         } else if key.eq_ignore_ascii_case("node.platform.arch") {
-            self.matches(desc.platform.as_ref().and_then(|p| p.architecture.as_deref()).unwrap_or_default())
+            self.matches(
+                desc.platform
+                    .as_ref()
+                    .and_then(|p| p.architecture.as_deref())
+                    .unwrap_or_default(),
+            )
         } else if let Some(label) = strip_prefix_ci(key, NODE_LABEL_PREFIX) {
             self.matches(node_label(node, label).unwrap_or_default())
         } else if let Some(label) = strip_prefix_ci(key, ENGINE_LABEL_PREFIX) {
@@ -115,7 +150,10 @@ pub fn node_matches(constraints: &[Constraint], node: &Node) -> bool {
 
 /// `key` without `prefix` (compared case-insensitively), when something follows the prefix.
 pub fn strip_prefix_ci<'a>(key: &'a str, prefix: &str) -> Option<&'a str> {
-    if key.len() > prefix.len() && key.is_char_boundary(prefix.len()) && key[..prefix.len()].eq_ignore_ascii_case(prefix) {
+    if key.len() > prefix.len()
+        && key.is_char_boundary(prefix.len())
+        && key[..prefix.len()].eq_ignore_ascii_case(prefix)
+    {
         Some(&key[prefix.len()..])
     } else {
         None
@@ -124,12 +162,21 @@ pub fn strip_prefix_ci<'a>(key: &'a str, prefix: &str) -> Option<&'a str> {
 
 /// A user-defined node label (label names are case-sensitive).
 pub fn node_label<'a>(node: &'a Node, label: &str) -> Option<&'a str> {
-    node.spec.labels.as_ref().and_then(|l| l.get(label)).map(String::as_str)
+    node.spec
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(label))
+        .map(String::as_str)
 }
 
 /// An engine label reported by the node.
 pub fn engine_label<'a>(node: &'a Node, label: &str) -> Option<&'a str> {
-    node.description.engine.as_ref().and_then(|e| e.labels.as_ref()).and_then(|l| l.get(label)).map(String::as_str)
+    node.description
+        .engine
+        .as_ref()
+        .and_then(|e| e.labels.as_ref())
+        .and_then(|l| l.get(label))
+        .map(String::as_str)
 }
 
 fn role_name(node: &Node) -> &'static str {
@@ -154,7 +201,10 @@ mod tests {
             },
             description: NodeDescription {
                 hostname: Some("host-1".into()),
-                platform: Some(Platform { architecture: Some("x86_64".into()), os: Some("linux".into()) }),
+                platform: Some(Platform {
+                    architecture: Some("x86_64".into()),
+                    os: Some("linux".into()),
+                }),
                 engine: Some(EngineDescription {
                     labels: Some([("storage".to_string(), "ssd".to_string())].into()),
                     ..Default::default()
@@ -166,7 +216,9 @@ mod tests {
     }
 
     fn holds(expr: &str) -> bool {
-        parse(expr).map(|c| c.matches_node(&node())).unwrap_or_else(|e| panic!("{expr}: {e}"))
+        parse(expr)
+            .map(|c| c.matches_node(&node()))
+            .unwrap_or_else(|e| panic!("{expr}: {e}"))
     }
 
     #[test]
@@ -177,16 +229,25 @@ mod tests {
         assert!(holds("node.role==manager"));
         assert!(holds("node.platform.os==linux"));
         assert!(holds("node.platform.arch==x86_64"));
-        assert!(holds("node.labels.zone==east"), "values compare case-insensitively");
+        assert!(
+            holds("node.labels.zone==east"),
+            "values compare case-insensitively"
+        );
         assert!(holds("engine.labels.storage==ssd"));
-        assert!(holds(" node.role != worker "), "spaces around the parts are trimmed");
+        assert!(
+            holds(" node.role != worker "),
+            "spaces around the parts are trimmed"
+        );
     }
 
     #[test]
     fn a_missing_label_equals_the_empty_string() {
         assert!(!holds("node.labels.rack==r1"));
         assert!(holds("node.labels.rack!=r1"));
-        assert!(!holds("node.labels.ZONE==east"), "label names are case-sensitive");
+        assert!(
+            !holds("node.labels.ZONE==east"),
+            "label names are case-sensitive"
+        );
     }
 
     #[test]
@@ -198,8 +259,15 @@ mod tests {
     #[test]
     fn malformed_expressions_get_swarmkits_errors() {
         let err = |e: &str| parse(e).map(|_| ()).unwrap_err().to_string();
-        assert_eq!(err("node.role=manager"), "constraint expected one operator from ==, !=");
-        assert_eq!(err("node.role>=manager"), "key 'node.role>' is invalid");
+        assert_eq!(
+            err("node.role=manager"),
+            "constraint expected one operator from ==, !="
+        );
+        assert_eq!(
+            err("node.role>=manager"),
+            "constraint expected one operator from ==, !="
+        );
+        assert_eq!(err("node.role>==manager"), "key 'node.role>' is invalid");
         assert_eq!(err("==manager"), "key '' is invalid");
         assert_eq!(err("node.role==man<ager"), "value 'man<ager' is invalid");
         assert_eq!(err("node.role=="), "value '' is invalid");
@@ -207,7 +275,8 @@ mod tests {
 
     #[test]
     fn all_constraints_must_hold() {
-        let cs = parse_all(&["node.role==manager".into(), "node.labels.zone==west".into()]).unwrap();
+        let cs =
+            parse_all(&["node.role==manager".into(), "node.labels.zone==west".into()]).unwrap();
         assert!(!node_matches(&cs, &node()));
         assert!(node_matches(&cs[..1], &node()));
     }

@@ -25,7 +25,10 @@ pub struct NodeInfo {
 
 impl NodeInfo {
     pub fn new(node: Node) -> Self {
-        Self { node, ..Default::default() }
+        Self {
+            node,
+            ..Default::default()
+        }
     }
 
     /// Accounts `task`, which is on this node, if it still holds a place there: observed
@@ -36,7 +39,10 @@ impl NodeInfo {
             return;
         }
         if task.desired_state <= TaskState::Running {
-            *self.active_by_service.entry(task.service_id.clone()).or_default() += 1;
+            *self
+                .active_by_service
+                .entry(task.service_id.clone())
+                .or_default() += 1;
             self.active_total += 1;
         }
         let (cpus, mem) = reservations(task);
@@ -47,7 +53,11 @@ impl NodeInfo {
     /// Builds the infos of every node from a view's nodes and tasks.
     pub fn from_tables(tables: &shoal_store::Tables) -> Vec<NodeInfo> {
         let mut infos: Vec<NodeInfo> = tables.nodes.iter().cloned().map(NodeInfo::new).collect();
-        let index: HashMap<String, usize> = infos.iter().enumerate().map(|(i, n)| (n.node.id.to_string(), i)).collect();
+        let index: HashMap<String, usize> = infos
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.node.id.to_string(), i))
+            .collect();
         for task in tables.tasks.iter() {
             if let Some(&i) = index.get(task.node_id.as_str()) {
                 infos[i].add_task(task);
@@ -59,7 +69,9 @@ impl NodeInfo {
 
 /// A task placed on a node that has not ended.
 pub fn holds_node(task: &Task) -> bool {
-    !task.node_id.is_empty() && task.status.state >= TaskState::Assigned && task.status.state <= TaskState::Running
+    !task.node_id.is_empty()
+        && task.status.state >= TaskState::Assigned
+        && task.status.state <= TaskState::Running
 }
 
 /// `(nano CPUs, memory bytes)` the task reserves.
@@ -69,13 +81,20 @@ pub fn reservations(task: &Task) -> (i64, i64) {
 
 /// `(nano CPUs, memory bytes)` tasks made from `spec` reserve.
 pub fn spec_reservations(spec: &TaskSpec) -> (i64, i64) {
-    let r = spec.resources.as_ref().and_then(|r| r.reservations.as_ref());
-    (r.and_then(|r| r.nano_cpus).unwrap_or(0).max(0), r.and_then(|r| r.memory_bytes).unwrap_or(0).max(0))
+    let r = spec
+        .resources
+        .as_ref()
+        .and_then(|r| r.reservations.as_ref());
+    (
+        r.and_then(|r| r.nano_cpus).unwrap_or(0).max(0),
+        r.and_then(|r| r.memory_bytes).unwrap_or(0).max(0),
+    )
 }
 
 /// Whether a node accepts new tasks at all: status ready and availability active.
 pub fn node_is_ready(node: &Node) -> bool {
-    node.status.state == Some(NodeState::READY) && node.availability() == NodeSpecAvailabilityEnum::ACTIVE
+    node.status.state == Some(NodeState::READY)
+        && node.availability() == NodeSpecAvailabilityEnum::ACTIVE
 }
 
 /// The filters, in pipeline order.
@@ -89,14 +108,29 @@ pub enum Filter {
 }
 
 impl Filter {
-    pub const ALL: [Filter; 5] = [Filter::Ready, Filter::Resources, Filter::Constraints, Filter::Platform, Filter::MaxReplicas];
+    pub const ALL: [Filter; 5] = [
+        Filter::Ready,
+        Filter::Resources,
+        Filter::Constraints,
+        Filter::Platform,
+        Filter::MaxReplicas,
+    ];
 
     /// SwarmKit's explanation for `nodes` rejections by this filter.
     pub fn explain(self, nodes: usize) -> String {
         let (one, many) = match self {
-            Filter::Ready => ("1 node not available for new tasks", "nodes not available for new tasks"),
-            Filter::Resources => ("insufficient resources on 1 node", "insufficient resources on"),
-            Filter::Constraints => ("scheduling constraints not satisfied on 1 node", "scheduling constraints not satisfied on"),
+            Filter::Ready => (
+                "1 node not available for new tasks",
+                "nodes not available for new tasks",
+            ),
+            Filter::Resources => (
+                "insufficient resources on 1 node",
+                "insufficient resources on",
+            ),
+            Filter::Constraints => (
+                "scheduling constraints not satisfied on 1 node",
+                "scheduling constraints not satisfied on",
+            ),
             Filter::Platform => ("unsupported platform on 1 node", "unsupported platform on"),
             Filter::MaxReplicas => return "max replicas per node limit exceed".to_string(),
         };
@@ -133,7 +167,9 @@ impl Requirements {
     pub fn of_spec(service_id: ServiceId, spec: &TaskSpec) -> Self {
         let (nano_cpus, memory_bytes) = spec_reservations(spec);
         let placement = spec.placement.as_ref();
-        let exprs = placement.and_then(|p| p.constraints.clone()).unwrap_or_default();
+        let exprs = placement
+            .and_then(|p| p.constraints.clone())
+            .unwrap_or_default();
         Self {
             service_id,
             nano_cpus,
@@ -143,21 +179,36 @@ impl Requirements {
                 .and_then(|p| p.platforms.as_ref())
                 .map(|ps| {
                     ps.iter()
-                        .map(|p| (p.os.clone().unwrap_or_default(), p.architecture.clone().unwrap_or_default()))
+                        .map(|p| {
+                            (
+                                p.os.clone().unwrap_or_default(),
+                                p.architecture.clone().unwrap_or_default(),
+                            )
+                        })
                         .collect()
                 })
                 .unwrap_or_default(),
             max_replicas: placement.and_then(|p| p.max_replicas).unwrap_or(0).max(0) as u64,
             spread: placement
                 .and_then(|p| p.preferences.as_ref())
-                .map(|prefs| prefs.iter().filter_map(|p| p.spread.as_ref()?.spread_descriptor.clone()).collect())
+                .map(|prefs| {
+                    prefs
+                        .iter()
+                        .filter_map(|p| p.spread.as_ref()?.spread_descriptor.clone())
+                        .collect()
+                })
                 .unwrap_or_default(),
         }
     }
 
     /// The first filter `node` fails in pipeline order, given what it has committed; `None`
     /// if it passes all. `active_of_service` is the node's active task count for the service.
-    pub fn first_failure(&self, node: &Node, free: (i64, i64), active_of_service: u64) -> Option<Filter> {
+    pub fn first_failure(
+        &self,
+        node: &Node,
+        free: (i64, i64),
+        active_of_service: u64,
+    ) -> Option<Filter> {
         if !node_is_ready(node) {
             Some(Filter::Ready)
         } else if !self.resources_ok(free) {
@@ -200,7 +251,8 @@ impl Requirements {
     }
 
     fn resources_ok(&self, (free_cpus, free_mem): (i64, i64)) -> bool {
-        (self.nano_cpus == 0 || self.nano_cpus <= free_cpus) && (self.memory_bytes == 0 || self.memory_bytes <= free_mem)
+        (self.nano_cpus == 0 || self.nano_cpus <= free_cpus)
+            && (self.memory_bytes == 0 || self.memory_bytes <= free_mem)
     }
 
     fn platform_ok(&self, node: &Node) -> bool {
@@ -229,9 +281,14 @@ fn normalize_arch(arch: &str) -> String {
 /// The filter explanation from rejection counts (`pipeline.Explain`): non-zero counts, most
 /// first (ties in pipeline order), joined by `; `. Empty when nothing rejected a node.
 pub fn explain(counts: &[(Filter, usize)]) -> String {
-    let mut failing: Vec<(Filter, usize)> = counts.iter().copied().filter(|(_, n)| *n > 0).collect();
-    failing.sort_by(|a, b| b.1.cmp(&a.1));
-    failing.iter().map(|(f, n)| f.explain(*n)).collect::<Vec<_>>().join("; ")
+    let mut failing: Vec<(Filter, usize)> =
+        counts.iter().copied().filter(|(_, n)| *n > 0).collect();
+    failing.sort_by_key(|f| std::cmp::Reverse(f.1));
+    failing
+        .iter()
+        .map(|(f, n)| f.explain(*n))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// `Status.Err` of a task no node can take: `no suitable node (<explanation>)`.

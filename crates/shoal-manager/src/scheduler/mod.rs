@@ -33,7 +33,10 @@ pub struct Scheduler {
 }
 
 /// Runs the scheduler until `cancel` fires.
-pub async fn run(store: StoreHandle, cancel: CancellationToken) -> Result<(), crate::ControllerError> {
+pub async fn run(
+    store: StoreHandle,
+    cancel: CancellationToken,
+) -> Result<(), crate::ControllerError> {
     controller::run_controller(Scheduler::default(), store, cancel).await
 }
 
@@ -42,7 +45,9 @@ pub async fn run(store: StoreHandle, cancel: CancellationToken) -> Result<(), cr
 fn task_event_matters(new: Option<&Task>, old: Option<&Task>) -> bool {
     let holds = |t: Option<&Task>| t.is_some_and(filter::holds_node);
     let active = |t: Option<&Task>| t.is_some_and(|t| t.desired_state <= TaskState::Running);
-    new.is_some_and(is_schedulable) || holds(new) != holds(old) || (holds(new) && active(new) != active(old))
+    new.is_some_and(is_schedulable)
+        || holds(new) != holds(old)
+        || (holds(new) && active(new) != active(old))
 }
 
 impl Controller for Scheduler {
@@ -55,7 +60,9 @@ impl Controller for Scheduler {
         };
         match (&event.object, event.kind) {
             (Object::Node(_), _) => self.dirty = true,
-            (Object::Task(t), shoal_store::EventKind::Deleted) => self.dirty |= task_event_matters(None, Some(t)),
+            (Object::Task(t), shoal_store::EventKind::Deleted) => {
+                self.dirty |= task_event_matters(None, Some(t))
+            }
             (Object::Task(t), _) => self.dirty |= task_event_matters(Some(t), old),
             _ => {}
         }
@@ -70,7 +77,12 @@ impl Controller for Scheduler {
             return Ok(());
         }
         let input = store.view(|t| {
-            let pending: Vec<Task> = t.tasks.iter().filter(|t| is_schedulable(t)).cloned().collect();
+            let pending: Vec<Task> = t
+                .tasks
+                .iter()
+                .filter(|t| is_schedulable(t))
+                .cloned()
+                .collect();
             (!pending.is_empty()).then(|| (NodeInfo::from_tables(t), pending))
         });
         let Some((nodes, pending)) = input else {

@@ -45,7 +45,10 @@ pub fn plan(nodes: &[NodeInfo], tasks: &[Task]) -> Vec<Decision> {
     let mut groups: BTreeMap<(ServiceId, u64), Vec<&Task>> = BTreeMap::new();
     for task in tasks.iter().filter(|t| is_schedulable(t)) {
         if task.node_id.is_empty() {
-            groups.entry((task.service_id.clone(), task.spec_version.index)).or_default().push(task);
+            groups
+                .entry((task.service_id.clone(), task.spec_version.index))
+                .or_default()
+                .push(task);
         } else {
             work.place_preassigned(task, &mut out);
         }
@@ -79,7 +82,11 @@ impl<'a> Work<'a> {
             .collect();
         Self {
             nodes: infos.iter().map(|n| &n.node).collect(),
-            index: infos.iter().enumerate().map(|(i, n)| (n.node.id.as_str(), i)).collect(),
+            index: infos
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.node.id.as_str(), i))
+                .collect(),
             free,
             total: infos.iter().map(|n| n.active_total).collect(),
             by_service: infos.iter().map(|n| n.active_by_service.clone()).collect(),
@@ -94,7 +101,9 @@ impl<'a> Work<'a> {
         self.free[node].0 -= req.nano_cpus;
         self.free[node].1 -= req.memory_bytes;
         self.total[node] += 1;
-        *self.by_service[node].entry(req.service_id.clone()).or_default() += 1;
+        *self.by_service[node]
+            .entry(req.service_id.clone())
+            .or_default() += 1;
     }
 
     /// Global tasks come with their node: check it, as SwarmKit's `taskFitNode` does. A task
@@ -104,12 +113,22 @@ impl<'a> Work<'a> {
             return;
         };
         let req = Requirements::of(task);
-        match req.first_failure(self.nodes[i], self.free[i], self.service_count(i, &req.service_id)) {
+        match req.first_failure(
+            self.nodes[i],
+            self.free[i],
+            self.service_count(i, &req.service_id),
+        ) {
             None => {
                 self.account(i, &req);
-                out.push(Decision::Assign { task_id: task.id.clone(), node_id: task.node_id.clone() });
+                out.push(Decision::Assign {
+                    task_id: task.id.clone(),
+                    node_id: task.node_id.clone(),
+                });
             }
-            Some(f) => out.push(Decision::Unschedulable { task_id: task.id.clone(), err: filter::explain(&[(f, 1)]) }),
+            Some(f) => out.push(Decision::Unschedulable {
+                task_id: task.id.clone(),
+                err: filter::explain(&[(f, 1)]),
+            }),
         }
     }
 
@@ -118,7 +137,9 @@ impl<'a> Work<'a> {
             return;
         };
         let req = Requirements::of(first);
-        let mut counts: Vec<u64> = (0..self.nodes.len()).map(|i| self.service_count(i, &req.service_id)).collect();
+        let mut counts: Vec<u64> = (0..self.nodes.len())
+            .map(|i| self.service_count(i, &req.service_id))
+            .collect();
         let candidates: Vec<usize> = (0..self.nodes.len())
             .filter(|&i| req.static_ok(self.nodes[i]) && req.dynamic_ok(self.free[i], counts[i]))
             .collect();
@@ -128,7 +149,8 @@ impl<'a> Work<'a> {
             if req.spread.is_empty() {
                 self.on_nodes(&req, &mut counts, &candidates, n, &mut queue, out);
             } else {
-                let mut tree = spread::build(self.nodes.as_slice(), &counts, &candidates, &req.spread);
+                let mut tree =
+                    spread::build(self.nodes.as_slice(), &counts, &candidates, &req.spread);
                 spread::schedule(self, &req, &mut counts, &mut tree, n, &mut queue, out);
             }
         }
@@ -136,15 +158,18 @@ impl<'a> Work<'a> {
             return;
         }
         let mut rejected: Vec<(Filter, usize)> = Filter::ALL.iter().map(|f| (*f, 0)).collect();
-        for i in 0..self.nodes.len() {
-            if let Some(f) = req.first_failure(self.nodes[i], self.free[i], counts[i]) {
-                if let Some(entry) = rejected.iter_mut().find(|(g, _)| *g == f) {
-                    entry.1 += 1;
-                }
+        for (i, node) in self.nodes.iter().enumerate() {
+            if let Some(f) = req.first_failure(node, self.free[i], counts[i])
+                && let Some(entry) = rejected.iter_mut().find(|(g, _)| *g == f)
+            {
+                entry.1 += 1;
             }
         }
         let err = filter::no_suitable_node(&filter::explain(&rejected));
-        out.extend(queue.into_iter().map(|t| Decision::Unschedulable { task_id: t.id.clone(), err: err.clone() }));
+        out.extend(queue.into_iter().map(|t| Decision::Unschedulable {
+            task_id: t.id.clone(),
+            err: err.clone(),
+        }));
     }
 
     /// Places up to `n` tasks from `queue` on `nodes`, always on the node with the fewest tasks
@@ -159,8 +184,10 @@ impl<'a> Work<'a> {
         queue: &mut VecDeque<&Task>,
         out: &mut Vec<Decision>,
     ) -> usize {
-        let mut heap: BinaryHeap<Reverse<(u64, u64, usize)>> =
-            nodes.iter().map(|&i| Reverse((counts[i], self.total[i], i))).collect();
+        let mut heap: BinaryHeap<Reverse<(u64, u64, usize)>> = nodes
+            .iter()
+            .map(|&i| Reverse((counts[i], self.total[i], i)))
+            .collect();
         let mut placed = 0;
         while placed < n && !queue.is_empty() {
             let Some(Reverse((_, _, i))) = heap.pop() else {
@@ -174,7 +201,10 @@ impl<'a> Work<'a> {
             };
             self.account(i, req);
             counts[i] += 1;
-            out.push(Decision::Assign { task_id: task.id.clone(), node_id: self.nodes[i].id.clone() });
+            out.push(Decision::Assign {
+                task_id: task.id.clone(),
+                node_id: self.nodes[i].id.clone(),
+            });
             placed += 1;
             heap.push(Reverse((counts[i], self.total[i], i)));
         }

@@ -7,7 +7,9 @@
 //! that runs out of room is dropped and the rest is spread over the others. Leaves place
 //! their share with the same heap as an unpreferenced group.
 
-use super::constraint::{ENGINE_LABEL_PREFIX, NODE_LABEL_PREFIX, engine_label, node_label, strip_prefix_ci};
+use super::constraint::{
+    ENGINE_LABEL_PREFIX, NODE_LABEL_PREFIX, engine_label, node_label, strip_prefix_ci,
+};
 use super::filter::Requirements;
 use super::plan::{Decision, Work};
 use shoal_types::{Node, Task};
@@ -41,17 +43,34 @@ pub fn descriptor_value<'a>(node: &'a Node, descriptor: &str) -> &'a str {
 }
 
 /// Builds the tree over the candidate nodes, one level per descriptor.
-pub fn build(nodes: &[&Node], counts: &[u64], candidates: &[usize], descriptors: &[String]) -> Tree {
+pub fn build(
+    nodes: &[&Node],
+    counts: &[u64],
+    candidates: &[usize],
+    descriptors: &[String],
+) -> Tree {
     let tasks = candidates.iter().map(|&i| counts[i]).sum();
     let Some((descriptor, rest)) = descriptors.split_first() else {
-        return Tree { tasks, branches: Branches::Leaf(candidates.to_vec()) };
+        return Tree {
+            tasks,
+            branches: Branches::Leaf(candidates.to_vec()),
+        };
     };
     let mut by_value: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for &i in candidates {
-        by_value.entry(descriptor_value(nodes[i], descriptor).to_string()).or_default().push(i);
+        by_value
+            .entry(descriptor_value(nodes[i], descriptor).to_string())
+            .or_default()
+            .push(i);
     }
-    let split = by_value.into_iter().map(|(value, members)| (value, build(nodes, counts, &members, rest))).collect();
-    Tree { tasks, branches: Branches::Split(split) }
+    let split = by_value
+        .into_iter()
+        .map(|(value, members)| (value, build(nodes, counts, &members, rest)))
+        .collect();
+    Tree {
+        tasks,
+        branches: Branches::Split(split),
+    }
 }
 
 /// Places up to `n` tasks from `queue` in `tree`, evening out the branches. Returns how many
@@ -96,8 +115,8 @@ pub(super) fn schedule(
                 if got < want {
                     no_room[b] = true;
                     usable_tasks -= subtree.tasks;
-                } else if remainder > 0 {
-                    remainder -= 1;
+                } else {
+                    remainder = remainder.saturating_sub(1);
                 }
                 scheduled += got;
             }
@@ -118,18 +137,33 @@ mod tests {
 
     fn labelled(zone: Option<&str>) -> Node {
         Node {
-            spec: NodeSpec { labels: zone.map(|z| [("zone".to_string(), z.to_string())].into()), ..Default::default() },
+            spec: NodeSpec {
+                labels: zone.map(|z| [("zone".to_string(), z.to_string())].into()),
+                ..Default::default()
+            },
             ..Default::default()
         }
     }
 
     #[test]
     fn nodes_without_the_label_share_the_empty_branch() {
-        let nodes = [labelled(Some("a")), labelled(None), labelled(Some("b")), labelled(None)];
+        let nodes = [
+            labelled(Some("a")),
+            labelled(None),
+            labelled(Some("b")),
+            labelled(None),
+        ];
         let refs: Vec<&Node> = nodes.iter().collect();
-        let tree = build(&refs, &[1, 0, 2, 0], &[0, 1, 2, 3], &["node.labels.zone".into()]);
+        let tree = build(
+            &refs,
+            &[1, 0, 2, 0],
+            &[0, 1, 2, 3],
+            &["node.labels.zone".into()],
+        );
         assert_eq!(tree.tasks, 3);
-        let Branches::Split(branches) = tree.branches else { panic!("expected a split") };
+        let Branches::Split(branches) = tree.branches else {
+            panic!("expected a split")
+        };
         let keys: Vec<&str> = branches.keys().map(String::as_str).collect();
         assert_eq!(keys, ["", "a", "b"]);
         assert!(matches!(&branches[""].branches, Branches::Leaf(n) if n == &vec![1, 3]));

@@ -31,13 +31,25 @@ pub struct GlobalOrchestrator {
 
 impl GlobalOrchestrator {
     pub fn new(rng: StdRng) -> Self {
-        Self { all: false, dirty: BTreeSet::new(), rng }
+        Self {
+            all: false,
+            dirty: BTreeSet::new(),
+            rng,
+        }
     }
 }
 
 /// Runs the global orchestrator until `cancel` fires.
-pub async fn run(store: StoreHandle, cancel: CancellationToken) -> Result<(), crate::ControllerError> {
-    controller::run_controller(GlobalOrchestrator::new(StdRng::from_os_rng()), store, cancel).await
+pub async fn run(
+    store: StoreHandle,
+    cancel: CancellationToken,
+) -> Result<(), crate::ControllerError> {
+    controller::run_controller(
+        GlobalOrchestrator::new(StdRng::from_os_rng()),
+        store,
+        cancel,
+    )
+    .await
 }
 
 /// Whether a node change can change which nodes take or keep tasks: anything the filters read.
@@ -83,10 +95,10 @@ impl Controller for GlobalOrchestrator {
                 self.dirty.insert(s.id.clone());
             }
             Object::Node(_) => {
-                if let Some((old, new)) = node_change(event) {
-                    if placement_changed(old, new) {
-                        self.all = true;
-                    }
+                if let Some((old, new)) = node_change(event)
+                    && placement_changed(old, new)
+                {
+                    self.all = true;
                 }
             }
             _ => {}
@@ -100,7 +112,11 @@ impl Controller for GlobalOrchestrator {
     async fn reconcile(&mut self, store: &StoreHandle, _now: Instant) -> Result<(), StoreError> {
         if std::mem::take(&mut self.all) {
             let ids: Vec<ServiceId> = store.view(|t| {
-                t.services.iter().filter(|s| s.mode() == ServiceMode::Global).map(|s| s.id.clone()).collect()
+                t.services
+                    .iter()
+                    .filter(|s| s.mode() == ServiceMode::Global)
+                    .map(|s| s.id.clone())
+                    .collect()
             });
             self.dirty.extend(ids);
         }
@@ -115,7 +131,11 @@ impl Controller for GlobalOrchestrator {
 }
 
 impl GlobalOrchestrator {
-    async fn reconcile_service(&mut self, store: &StoreHandle, id: &ServiceId) -> Result<(), StoreError> {
+    async fn reconcile_service(
+        &mut self,
+        store: &StoreHandle,
+        id: &ServiceId,
+    ) -> Result<(), StoreError> {
         let rng = &mut self.rng;
         loop {
             let stamp = controller::timestamp(store);
@@ -146,13 +166,25 @@ impl GlobalOrchestrator {
                 }
                 for (old, node) in plan.replace.iter().take(budget / 2) {
                     if orchestrator::stage_stop(tx, old, TaskState::Shutdown)? {
-                        let task = new_task(&service, 0, Some(node.clone()), TaskId::generate(rng), stamp.clone());
+                        let task = new_task(
+                            &service,
+                            0,
+                            Some(node.clone()),
+                            TaskId::generate(rng),
+                            stamp.clone(),
+                        );
                         tx.create(Object::Task(task))?;
                     }
                     budget -= 2;
                 }
                 for node in plan.create_on.iter().take(budget) {
-                    let task = new_task(&service, 0, Some(node.clone()), TaskId::generate(rng), stamp.clone());
+                    let task = new_task(
+                        &service,
+                        0,
+                        Some(node.clone()),
+                        TaskId::generate(rng),
+                        stamp.clone(),
+                    );
                     tx.create(Object::Task(task))?;
                 }
                 Ok(plan.changes() > MAX_CHANGES_PER_TX)

@@ -77,11 +77,18 @@ pub fn reconcile(service: &Service, tasks: &[&Task], nodes: &[&Node]) -> Plan {
             plan.shutdown.extend(here.iter().map(|t| t.id.clone()));
             continue;
         }
-        here.sort_by(|a, b| (a.status.state.is_terminal(), std::cmp::Reverse(a.status.state), &a.id).cmp(&(
-            b.status.state.is_terminal(),
-            std::cmp::Reverse(b.status.state),
-            &b.id,
-        )));
+        here.sort_by(|a, b| {
+            (
+                a.status.state.is_terminal(),
+                std::cmp::Reverse(a.status.state),
+                &a.id,
+            )
+                .cmp(&(
+                    b.status.state.is_terminal(),
+                    std::cmp::Reverse(b.status.state),
+                    &b.id,
+                ))
+        });
         let (keep, extra) = here.split_at(1);
         plan.shutdown.extend(extra.iter().map(|t| t.id.clone()));
         if is_dirty(service, keep[0]) {
@@ -89,21 +96,27 @@ pub fn reconcile(service: &Service, tasks: &[&Task], nodes: &[&Node]) -> Plan {
         }
     }
     // Tasks on nodes that no longer exist (or that never had a node).
-    plan.shutdown.extend(by_node.into_values().flatten().map(|t| t.id.clone()));
+    plan.shutdown
+        .extend(by_node.into_values().flatten().map(|t| t.id.clone()));
     plan
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shoal_types::api::{NodeSpec, NodeStatus, ServiceSpec, ServiceSpecMode, TaskSpec, TaskSpecPlacement};
+    use shoal_types::api::{
+        NodeSpec, NodeStatus, ServiceSpec, ServiceSpecMode, TaskSpec, TaskSpecPlacement,
+    };
     use shoal_types::{TaskState, TaskStatus};
 
     fn global(constraints: &[&str]) -> Service {
         Service {
             id: "mon".into(),
             spec: ServiceSpec {
-                mode: Some(ServiceSpecMode { global: Some(Default::default()), ..Default::default() }),
+                mode: Some(ServiceSpecMode {
+                    global: Some(Default::default()),
+                    ..Default::default()
+                }),
                 task_template: Some(TaskSpec {
                     placement: Some(TaskSpecPlacement {
                         constraints: Some(constraints.iter().map(|c| c.to_string()).collect()),
@@ -120,8 +133,14 @@ mod tests {
     fn node(id: &str, state: NodeState, availability: NodeSpecAvailabilityEnum) -> Node {
         Node {
             id: id.into(),
-            spec: NodeSpec { availability: Some(availability), ..Default::default() },
-            status: NodeStatus { state: Some(state), ..Default::default() },
+            spec: NodeSpec {
+                availability: Some(availability),
+                ..Default::default()
+            },
+            status: NodeStatus {
+                state: Some(state),
+                ..Default::default()
+            },
             ..Default::default()
         }
     }
@@ -136,7 +155,10 @@ mod tests {
             service_id: service.id.clone(),
             node_id: node.into(),
             spec: service.spec.task_template.clone().unwrap_or_default(),
-            status: TaskStatus { state: TaskState::Running, ..Default::default() },
+            status: TaskStatus {
+                state: TaskState::Running,
+                ..Default::default()
+            },
             desired_state: TaskState::Running,
             ..Default::default()
         }
@@ -145,9 +167,17 @@ mod tests {
     #[test]
     fn every_eligible_node_gets_one_task() {
         let svc = global(&[]);
-        let nodes = [ready("a"), ready("b"), node("c", NodeState::DOWN, NodeSpecAvailabilityEnum::ACTIVE)];
+        let nodes = [
+            ready("a"),
+            ready("b"),
+            node("c", NodeState::DOWN, NodeSpecAvailabilityEnum::ACTIVE),
+        ];
         let existing = [task_on(&svc, "t1", "a")];
-        let plan = reconcile(&svc, &existing.iter().collect::<Vec<_>>(), &nodes.iter().collect::<Vec<_>>());
+        let plan = reconcile(
+            &svc,
+            &existing.iter().collect::<Vec<_>>(),
+            &nodes.iter().collect::<Vec<_>>(),
+        );
         assert_eq!(plan.create_on, [NodeId::from("b")]);
         assert!(plan.shutdown.is_empty());
     }
@@ -161,8 +191,17 @@ mod tests {
             node("c", NodeState::READY, NodeSpecAvailabilityEnum::PAUSE),
             node("d", NodeState::UNKNOWN, NodeSpecAvailabilityEnum::ACTIVE),
         ];
-        let tasks = [task_on(&svc, "ta", "a"), task_on(&svc, "tb", "b"), task_on(&svc, "tc", "c"), task_on(&svc, "td", "d")];
-        let plan = reconcile(&svc, &tasks.iter().collect::<Vec<_>>(), &nodes.iter().collect::<Vec<_>>());
+        let tasks = [
+            task_on(&svc, "ta", "a"),
+            task_on(&svc, "tb", "b"),
+            task_on(&svc, "tc", "c"),
+            task_on(&svc, "td", "d"),
+        ];
+        let plan = reconcile(
+            &svc,
+            &tasks.iter().collect::<Vec<_>>(),
+            &nodes.iter().collect::<Vec<_>>(),
+        );
         assert_eq!(plan.shutdown, ["ta", "tb"].map(TaskId::from));
         assert!(plan.create_on.is_empty());
     }
@@ -174,17 +213,33 @@ mod tests {
         edge.spec.labels = Some([("role".to_string(), "edge".to_string())].into());
         let nodes = [edge, ready("b")];
         let tasks = [task_on(&svc, "tb", "b")];
-        let plan = reconcile(&svc, &tasks.iter().collect::<Vec<_>>(), &nodes.iter().collect::<Vec<_>>());
+        let plan = reconcile(
+            &svc,
+            &tasks.iter().collect::<Vec<_>>(),
+            &nodes.iter().collect::<Vec<_>>(),
+        );
         assert_eq!(plan.create_on, [NodeId::from("a")]);
-        assert_eq!(plan.shutdown, [TaskId::from("tb")], "b no longer satisfies the constraint");
+        assert_eq!(
+            plan.shutdown,
+            [TaskId::from("tb")],
+            "b no longer satisfies the constraint"
+        );
     }
 
     #[test]
     fn tasks_on_removed_nodes_and_duplicates_are_stopped() {
         let svc = global(&[]);
         let nodes = [ready("a")];
-        let tasks = [task_on(&svc, "t1", "a"), task_on(&svc, "t2", "a"), task_on(&svc, "t3", "gone")];
-        let plan = reconcile(&svc, &tasks.iter().collect::<Vec<_>>(), &nodes.iter().collect::<Vec<_>>());
+        let tasks = [
+            task_on(&svc, "t1", "a"),
+            task_on(&svc, "t2", "a"),
+            task_on(&svc, "t3", "gone"),
+        ];
+        let plan = reconcile(
+            &svc,
+            &tasks.iter().collect::<Vec<_>>(),
+            &nodes.iter().collect::<Vec<_>>(),
+        );
         assert_eq!(plan.shutdown, ["t2", "t3"].map(TaskId::from));
     }
 }

@@ -28,12 +28,19 @@ pub struct JobsOrchestrator {
 
 impl JobsOrchestrator {
     pub fn new(rng: StdRng) -> Self {
-        Self { all: false, dirty: BTreeSet::new(), rng }
+        Self {
+            all: false,
+            dirty: BTreeSet::new(),
+            rng,
+        }
     }
 }
 
 /// Runs the jobs orchestrator until `cancel` fires.
-pub async fn run(store: StoreHandle, cancel: CancellationToken) -> Result<(), crate::ControllerError> {
+pub async fn run(
+    store: StoreHandle,
+    cancel: CancellationToken,
+) -> Result<(), crate::ControllerError> {
     controller::run_controller(JobsOrchestrator::new(StdRng::from_os_rng()), store, cancel).await
 }
 
@@ -49,10 +56,10 @@ impl Controller for JobsOrchestrator {
                 self.dirty.insert(t.service_id.clone());
             }
             Object::Node(_) => {
-                if let Some((old, new)) = node_change(event) {
-                    if placement_changed(old, new) {
-                        self.all = true;
-                    }
+                if let Some((old, new)) = node_change(event)
+                    && placement_changed(old, new)
+                {
+                    self.all = true;
                 }
             }
             _ => {}
@@ -65,8 +72,13 @@ impl Controller for JobsOrchestrator {
 
     async fn reconcile(&mut self, store: &StoreHandle, _now: Instant) -> Result<(), StoreError> {
         if std::mem::take(&mut self.all) {
-            let ids: Vec<ServiceId> =
-                store.view(|t| t.services.iter().filter(|s| s.mode().is_job()).map(|s| s.id.clone()).collect());
+            let ids: Vec<ServiceId> = store.view(|t| {
+                t.services
+                    .iter()
+                    .filter(|s| s.mode().is_job())
+                    .map(|s| s.id.clone())
+                    .collect()
+            });
             self.dirty.extend(ids);
         }
         while let Some(id) = self.dirty.pop_first() {
@@ -80,7 +92,11 @@ impl Controller for JobsOrchestrator {
 }
 
 impl JobsOrchestrator {
-    async fn reconcile_service(&mut self, store: &StoreHandle, id: &ServiceId) -> Result<(), StoreError> {
+    async fn reconcile_service(
+        &mut self,
+        store: &StoreHandle,
+        id: &ServiceId,
+    ) -> Result<(), StoreError> {
         let rng = &mut self.rng;
         loop {
             let stamp = controller::timestamp(store);

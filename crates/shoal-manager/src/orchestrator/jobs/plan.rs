@@ -67,19 +67,31 @@ pub fn reconcile(service: &Service, tasks: &[&Task], nodes: &[&Node]) -> Plan {
     }
     let iteration = Some(job_iteration(service));
     let mut plan = Plan::default();
-    let (current, old): (Vec<&Task>, Vec<&Task>) = tasks.iter().copied().partition(|t| t.job_iteration == iteration);
-    plan.shutdown.extend(old.iter().filter(|t| is_runnable(t)).map(|t| t.id.clone()));
+    let (current, old): (Vec<&Task>, Vec<&Task>) = tasks
+        .iter()
+        .copied()
+        .partition(|t| t.job_iteration == iteration);
+    plan.shutdown
+        .extend(old.iter().filter(|t| is_runnable(t)).map(|t| t.id.clone()));
     match mode {
-        ServiceMode::ReplicatedJob { max_concurrent, total } => {
+        ServiceMode::ReplicatedJob {
+            max_concurrent,
+            total,
+        } => {
             let mut slots: BTreeMap<u64, Vec<&Task>> = BTreeMap::new();
             for t in current {
                 slots.entry(t.slot).or_default().push(t);
             }
-            let states: BTreeMap<u64, Progress> =
-                slots.iter().filter_map(|(s, ts)| Some((*s, progress(ts.iter().copied())?))).collect();
+            let states: BTreeMap<u64, Progress> = slots
+                .iter()
+                .filter_map(|(s, ts)| Some((*s, progress(ts.iter().copied())?)))
+                .collect();
             let busy = states.values().filter(|p| **p == Progress::Busy).count() as u64;
             let room = max_concurrent.saturating_sub(busy);
-            plan.create_slots = (1..=total).filter(|s| !states.contains_key(s)).take(room as usize).collect();
+            plan.create_slots = (1..=total)
+                .filter(|s| !states.contains_key(s))
+                .take(room as usize)
+                .collect();
         }
         ServiceMode::GlobalJob => {
             let req = requirements(service);
@@ -92,15 +104,20 @@ pub fn reconcile(service: &Service, tasks: &[&Task], nodes: &[&Node]) -> Plan {
                 match by_node.get(&node.id) {
                     None if takes_new_tasks(&req, node) => plan.create_on.push(node.id.clone()),
                     None => {}
-                    Some(ts) if !keeps_tasks(&req, node) => {
-                        plan.shutdown.extend(ts.iter().filter(|t| is_runnable(t)).map(|t| t.id.clone()))
-                    }
+                    Some(ts) if !keeps_tasks(&req, node) => plan
+                        .shutdown
+                        .extend(ts.iter().filter(|t| is_runnable(t)).map(|t| t.id.clone())),
                     Some(_) => {}
                 }
             }
             // Tasks on nodes that were removed.
-            for ts in by_node.iter().filter(|(n, _)| !known.contains(*n)).map(|(_, ts)| ts) {
-                plan.shutdown.extend(ts.iter().filter(|t| is_runnable(t)).map(|t| t.id.clone()));
+            for ts in by_node
+                .iter()
+                .filter(|(n, _)| !known.contains(*n))
+                .map(|(_, ts)| ts)
+            {
+                plan.shutdown
+                    .extend(ts.iter().filter(|t| is_runnable(t)).map(|t| t.id.clone()));
             }
         }
         ServiceMode::Replicated { .. } | ServiceMode::Global => {}
@@ -139,7 +156,10 @@ mod tests {
         Task {
             id: id.into(),
             slot,
-            status: TaskStatus { state, ..Default::default() },
+            status: TaskStatus {
+                state,
+                ..Default::default()
+            },
             desired_state: desired,
             job_iteration: Some(Version { index: iteration }),
             ..Default::default()
@@ -163,8 +183,17 @@ mod tests {
 
     #[test]
     fn a_finished_job_makes_nothing() {
-        let tasks: Vec<Task> =
-            (1..=3).map(|s| task(&format!("t{s}"), s, TaskState::Complete, TaskState::Complete, 4)).collect();
+        let tasks: Vec<Task> = (1..=3)
+            .map(|s| {
+                task(
+                    &format!("t{s}"),
+                    s,
+                    TaskState::Complete,
+                    TaskState::Complete,
+                    4,
+                )
+            })
+            .collect();
         assert!(reconcile(&job(2, 3), &tasks.iter().collect::<Vec<_>>(), &[]).is_empty());
     }
 
@@ -186,14 +215,27 @@ mod tests {
     #[test]
     fn a_global_job_runs_once_on_every_eligible_node() {
         let mut svc = job(1, 1);
-        svc.spec.mode = Some(ServiceSpecMode { global_job: Some(Default::default()), ..Default::default() });
+        svc.spec.mode = Some(ServiceSpecMode {
+            global_job: Some(Default::default()),
+            ..Default::default()
+        });
         let node = |id: &str, state| Node {
             id: id.into(),
-            spec: NodeSpec { availability: Some(NodeSpecAvailabilityEnum::ACTIVE), ..Default::default() },
-            status: NodeStatus { state: Some(state), ..Default::default() },
+            spec: NodeSpec {
+                availability: Some(NodeSpecAvailabilityEnum::ACTIVE),
+                ..Default::default()
+            },
+            status: NodeStatus {
+                state: Some(state),
+                ..Default::default()
+            },
             ..Default::default()
         };
-        let nodes = [node("a", NodeState::READY), node("b", NodeState::READY), node("c", NodeState::DOWN)];
+        let nodes = [
+            node("a", NodeState::READY),
+            node("b", NodeState::READY),
+            node("c", NodeState::DOWN),
+        ];
         let mut done = task("t1", 0, TaskState::Complete, TaskState::Complete, 4);
         done.node_id = "a".into();
         let plan = reconcile(&svc, &[&done], &nodes.iter().collect::<Vec<_>>());

@@ -35,13 +35,26 @@ pub struct ReplicatedOrchestrator {
 impl ReplicatedOrchestrator {
     /// `rng` makes the new tasks' ids.
     pub fn new(rng: StdRng) -> Self {
-        Self { all: false, dirty: BTreeSet::new(), deleted: BTreeSet::new(), rng }
+        Self {
+            all: false,
+            dirty: BTreeSet::new(),
+            deleted: BTreeSet::new(),
+            rng,
+        }
     }
 }
 
 /// Runs the replicated orchestrator until `cancel` fires.
-pub async fn run(store: StoreHandle, cancel: CancellationToken) -> Result<(), crate::ControllerError> {
-    controller::run_controller(ReplicatedOrchestrator::new(StdRng::from_os_rng()), store, cancel).await
+pub async fn run(
+    store: StoreHandle,
+    cancel: CancellationToken,
+) -> Result<(), crate::ControllerError> {
+    controller::run_controller(
+        ReplicatedOrchestrator::new(StdRng::from_os_rng()),
+        store,
+        cancel,
+    )
+    .await
 }
 
 impl Controller for ReplicatedOrchestrator {
@@ -93,7 +106,11 @@ impl Controller for ReplicatedOrchestrator {
 impl ReplicatedOrchestrator {
     /// Applies the plan for one service, at most [`MAX_CHANGES_PER_TX`] changes per
     /// transaction, re-planning inside each transaction so decisions see current data.
-    async fn reconcile_service(&mut self, store: &StoreHandle, id: &ServiceId) -> Result<(), StoreError> {
+    async fn reconcile_service(
+        &mut self,
+        store: &StoreHandle,
+        id: &ServiceId,
+    ) -> Result<(), StoreError> {
         let rng = &mut self.rng;
         loop {
             let stamp = controller::timestamp(store);
@@ -122,13 +139,15 @@ impl ReplicatedOrchestrator {
                 }
                 for (old, slot) in plan.replace.iter().take(budget / 2) {
                     if orchestrator::stage_stop(tx, old, TaskState::Shutdown)? {
-                        let task = new_task(&service, *slot, None, TaskId::generate(rng), stamp.clone());
+                        let task =
+                            new_task(&service, *slot, None, TaskId::generate(rng), stamp.clone());
                         tx.create(Object::Task(task))?;
                     }
                     budget -= 2;
                 }
                 for slot in plan.create.iter().take(budget) {
-                    let task = new_task(&service, *slot, None, TaskId::generate(rng), stamp.clone());
+                    let task =
+                        new_task(&service, *slot, None, TaskId::generate(rng), stamp.clone());
                     tx.create(Object::Task(task))?;
                 }
                 Ok(plan.changes() > MAX_CHANGES_PER_TX)

@@ -62,7 +62,10 @@ pub fn reconcile(service: &Service, tasks: &[&Task]) -> Plan {
             next += 1;
         }
     } else if count > replicas {
-        for slot in removal_order(&slots).into_iter().take((count - replicas) as usize) {
+        for slot in removal_order(&slots)
+            .into_iter()
+            .take((count - replicas) as usize)
+        {
             if let Some(task) = slots.remove(&slot) {
                 plan.shutdown.push(task.id.clone());
             }
@@ -80,7 +83,11 @@ pub fn reconcile(service: &Service, tasks: &[&Task]) -> Plan {
 /// Which of two runnable tasks in one slot to keep: not ended, then furthest along, then the
 /// smallest id (so the choice is stable).
 fn keep_order(task: &Task) -> (bool, std::cmp::Reverse<TaskState>, &str) {
-    (task.status.state.is_terminal(), std::cmp::Reverse(task.status.state), task.id.as_str())
+    (
+        task.status.state.is_terminal(),
+        std::cmp::Reverse(task.status.state),
+        task.id.as_str(),
+    )
 }
 
 /// Occupied slots, the first to stop first. Each assigned task gets its rank among the
@@ -103,14 +110,16 @@ fn removal_order(slots: &BTreeMap<u64, &Task>) -> Vec<u64> {
             (slot, rank, t.status.state != TaskState::Running)
         })
         .collect();
-    ranked.sort_by(|a, b| (b.1, b.2, b.0).cmp(&(a.1, a.2, a.0)));
+    ranked.sort_by_key(|r| std::cmp::Reverse((r.1, r.2, r.0)));
     ranked.into_iter().map(|(slot, _, _)| slot).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shoal_types::api::{ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, TaskSpec, TaskSpecContainerSpec};
+    use shoal_types::api::{
+        ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, TaskSpec, TaskSpecContainerSpec,
+    };
     use shoal_types::{TaskStatus, Version};
 
     fn service(replicas: i64) -> Service {
@@ -119,7 +128,9 @@ mod tests {
             spec: ServiceSpec {
                 name: Some("web".into()),
                 mode: Some(ServiceSpecMode {
-                    replicated: Some(ServiceSpecModeReplicated { replicas: Some(replicas) }),
+                    replicated: Some(ServiceSpecModeReplicated {
+                        replicas: Some(replicas),
+                    }),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -134,7 +145,10 @@ mod tests {
             service_id: "svc".into(),
             slot,
             node_id: node.into(),
-            status: TaskStatus { state, ..Default::default() },
+            status: TaskStatus {
+                state,
+                ..Default::default()
+            },
             desired_state: TaskState::Running,
             ..Default::default()
         }
@@ -153,7 +167,10 @@ mod tests {
 
     #[test]
     fn scaling_up_fills_the_lowest_free_slots() {
-        let tasks = [task("a", 1, "n1", TaskState::Running), task("c", 3, "n1", TaskState::Running)];
+        let tasks = [
+            task("a", 1, "n1", TaskState::Running),
+            task("c", 3, "n1", TaskState::Running),
+        ];
         assert_eq!(reconcile(&service(4), &refs(&tasks)).create, [2, 4]);
     }
 
@@ -172,7 +189,9 @@ mod tests {
 
     #[test]
     fn scaling_down_on_one_node_stops_the_highest_slots() {
-        let tasks: Vec<Task> = (1..=5).map(|s| task(&format!("t{s}"), s, "n1", TaskState::Running)).collect();
+        let tasks: Vec<Task> = (1..=5)
+            .map(|s| task(&format!("t{s}"), s, "n1", TaskState::Running))
+            .collect();
         let plan = reconcile(&service(2), &refs(&tasks));
         assert_eq!(plan.shutdown, ["t5", "t4", "t3"].map(TaskId::from));
     }
@@ -187,7 +206,11 @@ mod tests {
             task("t5", 5, "n2", TaskState::Running),
         ];
         let plan = reconcile(&service(3), &refs(&tasks));
-        assert_eq!(plan.shutdown, ["t5", "t4"].map(TaskId::from), "leaves n1 and n2 with one task more or less");
+        assert_eq!(
+            plan.shutdown,
+            ["t5", "t4"].map(TaskId::from),
+            "leaves n1 and n2 with one task more or less"
+        );
     }
 
     #[test]
@@ -198,12 +221,19 @@ mod tests {
             task("t3", 3, "", TaskState::Pending),
         ];
         let plan = reconcile(&service(1), &refs(&tasks));
-        assert_eq!(plan.shutdown, ["t3", "t1"].map(TaskId::from), "unassigned first, then the one still starting");
+        assert_eq!(
+            plan.shutdown,
+            ["t3", "t1"].map(TaskId::from),
+            "unassigned first, then the one still starting"
+        );
     }
 
     #[test]
     fn a_second_runnable_task_in_a_slot_is_stopped() {
-        let tasks = [task("a", 1, "n1", TaskState::Running), task("b", 1, "n1", TaskState::Assigned)];
+        let tasks = [
+            task("a", 1, "n1", TaskState::Running),
+            task("b", 1, "n1", TaskState::Assigned),
+        ];
         let plan = reconcile(&service(1), &refs(&tasks));
         assert_eq!(plan.shutdown, [TaskId::from("b")]);
     }
@@ -213,19 +243,31 @@ mod tests {
         let mut svc = service(2);
         svc.spec_version = Version { index: 9 };
         svc.spec.task_template = Some(TaskSpec {
-            container_spec: Some(TaskSpecContainerSpec { env: Some(vec!["A=1".into()]), ..Default::default() }),
+            container_spec: Some(TaskSpecContainerSpec {
+                env: Some(vec!["A=1".into()]),
+                ..Default::default()
+            }),
             ..Default::default()
         });
-        let tasks = [task("a", 1, "n1", TaskState::Running), task("b", 2, "n1", TaskState::Running)];
+        let tasks = [
+            task("a", 1, "n1", TaskState::Running),
+            task("b", 2, "n1", TaskState::Running),
+        ];
         let plan = reconcile(&svc, &refs(&tasks));
-        assert_eq!(plan.replace, [(TaskId::from("a"), 1), (TaskId::from("b"), 2)]);
+        assert_eq!(
+            plan.replace,
+            [(TaskId::from("a"), 1), (TaskId::from("b"), 2)]
+        );
         assert!(plan.create.is_empty());
     }
 
     #[test]
     fn other_modes_are_left_alone() {
         let mut svc = service(1);
-        svc.spec.mode = Some(ServiceSpecMode { global: Some(Default::default()), ..Default::default() });
+        svc.spec.mode = Some(ServiceSpecMode {
+            global: Some(Default::default()),
+            ..Default::default()
+        });
         assert!(reconcile(&svc, &[]).is_empty());
     }
 }
