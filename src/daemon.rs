@@ -39,7 +39,7 @@ pub async fn run(args: DaemonArgs) -> ExitCode {
         listen_addr: args.listen_addr.clone(),
         advertise_addr: args.advertise_addr.clone(),
     };
-    let daemon = match Daemon::start(config, shoal_node::controllers::hook()).await {
+    let daemon = match Daemon::start(config).await {
         Ok(d) => d,
         Err(e) => {
             eprintln!("shoal daemon: {e}");

@@ -127,10 +127,27 @@ impl DockerExecutor {
         }
     }
 
+    /// A pinned reference `name:tag@<digest>` whose digest is the local image's id (what
+    /// shoal's `/distribution` answers for images that never came from a registry) resolves to
+    /// the local `name:tag`; the engine only resolves registry digests itself.
+    async fn resolve_local(&self, image: &str) -> String {
+        let Some((name, digest)) = image.split_once('@') else {
+            return image.to_string();
+        };
+        if self.docker.inspect_image(image).await.is_ok() {
+            return image.to_string();
+        }
+        match self.docker.inspect_image(name).await {
+            Ok(found) if found.id.as_deref() == Some(digest) => name.to_string(),
+            _ => image.to_string(),
+        }
+    }
+
     async fn prepare_task(&self, task: &Task) -> Result<(), ExecError> {
-        let body = container_config(task, &self.node)?;
-        self.ensure_image(body.image.as_deref().unwrap_or_default())
-            .await?;
+        let mut body = container_config(task, &self.node)?;
+        let image = self.resolve_local(body.image.as_deref().unwrap_or_default()).await;
+        self.ensure_image(&image).await?;
+        body.image = Some(image);
         let name = task.container_name();
         let options = CreateContainerOptionsBuilder::default().name(&name).build();
         let created = tokio::time::timeout(

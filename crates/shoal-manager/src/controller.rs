@@ -155,3 +155,90 @@ pub async fn update_in_batches<T>(
 pub fn timestamp(store: &StoreHandle) -> String {
     shoal_types::time::rfc3339(store.now())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoal_store::{Action, LocalProposer, MemoryStore, Proposal};
+    use shoal_types::{Object, Task};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Default, Clone)]
+    struct Counts {
+        resyncs: Arc<AtomicUsize>,
+        events: Arc<AtomicUsize>,
+    }
+
+    impl Controller for Counts {
+        const NAME: &'static str = "counting";
+        fn observe(&mut self, _event: &Event) {
+            self.events.fetch_add(1, Ordering::SeqCst);
+        }
+        fn mark_all(&mut self) {
+            self.resyncs.fetch_add(1, Ordering::SeqCst);
+        }
+        async fn reconcile(
+            &mut self,
+            _store: &StoreHandle,
+            _now: Instant,
+        ) -> Result<(), StoreError> {
+            Ok(())
+        }
+    }
+
+    async fn until(what: &str, cond: impl Fn() -> bool) {
+        for _ in 0..1000 {
+            if cond() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    #[tokio::test]
+    async fn a_lagging_watcher_resyncs_from_a_fresh_view() {
+        let store = Arc::new(MemoryStore::new());
+        let handle = StoreHandle::new(store.clone(), Arc::new(LocalProposer::new(store.clone())));
+        let counts = Counts::default();
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(run_controller(counts.clone(), handle, cancel.clone()));
+        until("the first full reconcile", || {
+            counts.resyncs.load(Ordering::SeqCst) == 1
+        })
+        .await;
+
+        // More events than a watcher buffers, applied without yielding to the controller.
+        let burst = shoal_store::store::WATCH_BUFFER + 10;
+        let actions = (0..burst)
+            .map(|i| {
+                Action::Create(Object::Task(Task {
+                    id: format!("t{i}").into(),
+                    ..Default::default()
+                }))
+            })
+            .collect();
+        store
+            .apply(
+                1,
+                &Proposal {
+                    actions,
+                    timestamp: String::new(),
+                },
+            )
+            .expect("apply");
+
+        until("a resync after the lag", || {
+            counts.resyncs.load(Ordering::SeqCst) == 2
+        })
+        .await;
+        assert!(
+            counts.events.load(Ordering::SeqCst) < burst,
+            "the lagged events were skipped, not replayed"
+        );
+        cancel.cancel();
+        let stopped = task.await.expect("controller task");
+        assert!(stopped.is_ok());
+    }
+}

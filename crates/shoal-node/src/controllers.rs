@@ -1,13 +1,25 @@
-//! The leader-only controllers this node runs while its manager leads.
+//! The leader-only controllers this node runs while its manager leads, and the slot through
+//! which the local agent finds the current dispatcher.
 
 use crate::manager::LeaderHook;
+use parking_lot::RwLock;
+use shoal_manager::{Controllers, Dispatcher};
 use std::sync::Arc;
 
-/// The hook the daemon gives its manager: runs the controllers until cancelled.
-pub fn hook() -> LeaderHook {
-    Arc::new(|_store, _node_id, cancel| {
+/// The dispatcher of the controllers running on this node, if it leads.
+pub type DispatcherSlot = Arc<RwLock<Option<Dispatcher>>>;
+
+/// The hook the daemon gives its manager: runs the controllers until cancelled, publishing
+/// their dispatcher in `slot` meanwhile.
+pub fn hook(slot: DispatcherSlot) -> LeaderHook {
+    Arc::new(move |store, _node_id, cancel| {
+        let slot = slot.clone();
         Box::pin(async move {
+            let controllers = Controllers::spawn(store, cancel.clone());
+            *slot.write() = Some(controllers.dispatcher());
             cancel.cancelled().await;
+            *slot.write() = None;
+            controllers.shutdown().await;
         })
     })
 }

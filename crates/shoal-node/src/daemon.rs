@@ -2,6 +2,8 @@
 //! start-up/shutdown.
 
 use crate::config::DaemonConfig;
+use crate::controllers::{self, DispatcherSlot};
+use crate::local_dispatcher::LocalDispatcher;
 use crate::error::NodeError;
 use crate::host::{self, HostInfo};
 use crate::lock::DataRootLock;
@@ -33,6 +35,12 @@ enum Membership {
     },
 }
 
+/// The agent task of this node.
+struct AgentHandle {
+    cancel: tokio_util::sync::CancellationToken,
+    join: tokio::task::JoinHandle<()>,
+}
+
 /// One running daemon.
 pub struct Daemon {
     config: DaemonConfig,
@@ -42,19 +50,30 @@ pub struct Daemon {
     /// Serialises init/join/leave/unlock.
     ops: tokio::sync::Mutex<()>,
     leader_hook: LeaderHook,
+    /// The container engine; `None` when it could not be reached at start-up (then no task
+    /// runs on this node, and the log says why).
+    executor: Option<Arc<shoal_docker::DockerExecutor>>,
+    dispatcher_slot: DispatcherSlot,
+    agent: parking_lot::Mutex<Option<AgentHandle>>,
     _lock: DataRootLock,
 }
 
 impl Daemon {
     /// Takes the data-root lock and restores this node's swarm state from disk, if any.
     /// A corrupt raft log or key file fails start-up with a message naming the file.
-    pub async fn start(
-        config: DaemonConfig,
-        leader_hook: LeaderHook,
-    ) -> Result<Arc<Daemon>, NodeError> {
+    pub async fn start(config: DaemonConfig) -> Result<Arc<Daemon>, NodeError> {
         let lock = DataRootLock::acquire(&config.data_root)?;
         let paths = Paths::new(&config.data_root);
         let host = host::probe(&config.engine).await;
+        let dispatcher_slot: DispatcherSlot = Arc::default();
+        let leader_hook = controllers::hook(dispatcher_slot.clone());
+        let executor = match shoal_docker::DockerExecutor::connect(&config.engine.to_string_lossy()).await {
+            Ok(e) => Some(Arc::new(e)),
+            Err(e) => {
+                tracing::error!(engine = %config.engine.display(), error = %e, "cannot reach the container engine; this node will run no tasks");
+                None
+            }
+        };
         let membership = match NodeState::load(&paths)? {
             None => Membership::Inactive,
             Some(state) => {
@@ -70,15 +89,67 @@ impl Daemon {
                 }
             }
         };
-        Ok(Arc::new(Daemon {
+        let daemon = Arc::new(Daemon {
             config,
             paths,
             host,
             membership: RwLock::new(membership),
             ops: tokio::sync::Mutex::new(()),
             leader_hook,
+            executor,
+            dispatcher_slot,
+            agent: parking_lot::Mutex::new(None),
             _lock: lock,
-        }))
+        });
+        if let Some((state, _)) = daemon.runtime() {
+            daemon.start_agent(&state);
+        }
+        Ok(daemon)
+    }
+
+    /// Starts this node's agent (tasks run on the local engine), talking to the dispatcher in
+    /// this daemon.
+    fn start_agent(&self, state: &NodeState) {
+        let Some(executor) = self.executor.clone() else {
+            return;
+        };
+        let mut slot = self.agent.lock();
+        if slot.is_some() {
+            return;
+        }
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let client = Arc::new(LocalDispatcher::new(self.dispatcher_slot.clone()));
+        let agent = shoal_agent::Agent::new(shoal_types::NodeId::from(state.node_id.as_str()), executor, client);
+        let join = tokio::spawn(agent.run(cancel.clone()));
+        *slot = Some(AgentHandle { cancel, join });
+    }
+
+    /// Stops the agent, leaving its containers running (a restarted agent adopts them).
+    async fn stop_agent(&self) {
+        let handle = self.agent.lock().take();
+        if let Some(h) = handle {
+            h.cancel.cancel();
+            if let Err(e) = h.join.await {
+                tracing::error!(error = %e, "agent task failed while stopping");
+            }
+        }
+    }
+
+    /// Removes every container this node's agent made (on `swarm leave`).
+    async fn remove_task_containers(&self, node_id: &str) {
+        use shoal_agent::Executor;
+        let Some(executor) = self.executor.clone() else { return };
+        let node = shoal_types::NodeId::from(node_id);
+        match executor.list(&node).await {
+            Ok(found) => {
+                for c in found {
+                    if let Err(e) = executor.remove_existing(&c).await {
+                        tracing::warn!(container.id = %c.container_id, error = %e, "could not remove a task container");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not list task containers to remove"),
+        }
     }
 
     async fn start_manager(
@@ -125,6 +196,7 @@ impl Daemon {
 
     /// Stops the manager runtime, if any.
     pub async fn stop(&self) {
+        self.stop_agent().await;
         let runtime = match &*self.membership.read() {
             Membership::Manager { runtime, .. } => Some(runtime.clone()),
             _ => None,
@@ -175,6 +247,7 @@ impl Daemon {
         made.runtime.supervise_leadership(self.leader_hook.clone());
         let id = made.state.node_id.clone();
         tracing::info!(node.id = %id, cluster.id = %made.state.cluster_id, "swarm initialized");
+        self.start_agent(&made.state);
         *self.membership.write() = Membership::Manager {
             state: made.state,
             runtime: Arc::new(made.runtime),
@@ -184,17 +257,19 @@ impl Daemon {
 
     async fn leave(&self, force: bool) -> Result<(), ApiError> {
         let _op = self.ops.lock().await;
-        let runtime = match &*self.membership.read() {
+        let (state, runtime) = match &*self.membership.read() {
             Membership::Inactive => return Err(ApiError::unavailable(NOT_IN_SWARM)),
-            Membership::Locked { .. } => None,
-            Membership::Manager { runtime, .. } => Some(runtime.clone()),
+            Membership::Locked { state } => (state.clone(), None),
+            Membership::Manager { state, runtime } => (state.clone(), Some(runtime.clone())),
         };
         if !force {
             return Err(ApiError::unavailable(LEAVE_LAST_MANAGER));
         }
+        self.stop_agent().await;
         if let Some(rt) = runtime {
             rt.shutdown().await;
         }
+        self.remove_task_containers(&state.node_id).await;
         std::fs::remove_dir_all(self.paths.swarm()).map_err(|e| {
             ApiError::internal(format!(
                 "failed to remove swarm state {}: {e}",
@@ -224,6 +299,7 @@ impl Daemon {
             Self::start_manager(&self.paths, &state, keys.dek.as_bytes(), &self.leader_hook)
                 .await
                 .map_err(|e| ApiError::internal(e.to_string()))?;
+        self.start_agent(&state);
         *self.membership.write() = Membership::Manager { state, runtime };
         Ok(())
     }

@@ -13,6 +13,7 @@ pub mod controllers;
 pub mod daemon;
 pub mod error;
 pub mod host;
+pub mod local_dispatcher;
 pub mod lock;
 pub mod manager;
 pub mod paths;

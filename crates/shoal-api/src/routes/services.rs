@@ -24,10 +24,22 @@ pub fn routes() -> Router<AppState> {
         .route("/services/{id}/logs", get(logs))
 }
 
+/// Decodes a ServiceSpec body. Go decodes JSON case-insensitively and the docker CLI writes
+/// `Healthcheck` where the swagger-generated model says `HealthCheck`; accept both.
+fn service_spec(mut v: serde_json::Value) -> Result<ServiceSpec, ApiError> {
+    if let Some(cs) = v.pointer_mut("/TaskTemplate/ContainerSpec").and_then(|c| c.as_object_mut())
+        && let Some(hc) = cs.remove("Healthcheck")
+    {
+        cs.entry("HealthCheck").or_insert(hc);
+    }
+    serde_json::from_value(v).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
+}
+
 async fn create(
     State(backend): State<AppState>,
-    JsonBody(spec): JsonBody<ServiceSpec>,
+    JsonBody(spec): JsonBody<serde_json::Value>,
 ) -> Result<Response, ApiError> {
+    let spec = service_spec(spec)?;
     let control = backend.control()?;
     let id = control.create_service(spec).await?;
     Ok(json_status(
@@ -97,8 +109,9 @@ async fn update(
     State(backend): State<AppState>,
     Path(id): Path<String>,
     q: Query,
-    JsonBody(spec): JsonBody<ServiceSpec>,
+    JsonBody(spec): JsonBody<serde_json::Value>,
 ) -> Result<Response, ApiError> {
+    let spec = service_spec(spec)?;
     let control = backend.control()?;
     let version = query_version(q.get("version"))?;
     let rollback = match q.get("rollback").map(String::as_str) {

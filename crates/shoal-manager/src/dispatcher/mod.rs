@@ -172,6 +172,7 @@ impl Dispatcher {
         node_id: &NodeId,
         session_id: &str,
     ) -> Result<HeartbeatResponse, DispatcherError> {
+        self.check_session(node_id, session_id)?;
         let period = self.heartbeat_period();
         {
             let mut nodes = self.inner.nodes.lock();
@@ -188,6 +189,9 @@ impl Dispatcher {
     }
 
     fn check_session(&self, node_id: &NodeId, session_id: &str) -> Result<(), DispatcherError> {
+        if self.inner.cancel.is_cancelled() {
+            return Err(DispatcherError::Stopped);
+        }
         match self.inner.nodes.lock().get(node_id) {
             Some(r) if r.session_id.as_deref() == Some(session_id) => Ok(()),
             _ => Err(DispatcherError::SessionInvalid(node_id.clone())),

@@ -1,0 +1,163 @@
+//! Who the peer is, and what it may call: all authorisation of the cluster channel.
+//!
+//! The TLS layer has already verified any certificate against the cluster root, so here we
+//! only read its identity (CN node id, OU role, O cluster id) and apply SwarmKit's rules:
+//! anonymous peers may only join; an authenticated peer must belong to this cluster and not
+//! have been removed; raft and API forwarding are for managers; a node speaks only for itself
+//! to the dispatcher.
+
+use rustls::pki_types::CertificateDer;
+use shoal_ca::{Role, peer_identity};
+use shoal_types::{ClusterId, NodeId};
+
+use crate::error::ClusterError;
+use crate::handler::ClusterHandler;
+use crate::wire::path;
+
+/// A peer that presented a valid node certificate of this cluster's root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodePeer {
+    pub node_id: NodeId,
+    pub role: Role,
+    pub cluster_id: ClusterId,
+}
+
+/// The identity of a connection, put into every request's extensions by the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerIdentity {
+    Node(NodePeer),
+    /// No client certificate: a node that is joining.
+    Anonymous,
+}
+
+impl PeerIdentity {
+    /// The identity of a connection whose chain rustls has verified (`None`: anonymous).
+    /// Errors if the leaf is not a node certificate (no CN/OU/O, unknown role).
+    pub fn from_chain(chain: Option<&[CertificateDer<'_>]>) -> Result<Self, shoal_ca::CertError> {
+        let Some(chain) = chain.filter(|c| !c.is_empty()) else {
+            return Ok(PeerIdentity::Anonymous);
+        };
+        let info = peer_identity(chain)?;
+        Ok(PeerIdentity::Node(NodePeer {
+            node_id: NodeId(info.node_id),
+            role: info.role,
+            cluster_id: ClusterId(info.cluster_id),
+        }))
+    }
+}
+
+/// Who may call an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone that completed the TLS handshake, with or without a certificate.
+    Anyone,
+    /// Nodes of this cluster that have not been removed.
+    Node,
+    /// Managers of this cluster that have not been removed.
+    Manager,
+}
+
+/// The access rule of each endpoint; `None` for unknown paths (the router answers 404).
+pub fn access_for(p: &str) -> Option<Access> {
+    match p {
+        path::JOIN_CA | path::JOIN_SIGN => Some(Access::Anyone),
+        path::CERT_RENEW
+        | path::DISPATCHER_SESSION
+        | path::DISPATCHER_STATUS
+        | path::DISPATCHER_HEARTBEAT => Some(Access::Node),
+        path::RAFT_APPEND
+        | path::RAFT_VOTE
+        | path::RAFT_PRE_VOTE
+        | path::RAFT_SNAPSHOT
+        | path::API_FORWARD => Some(Access::Manager),
+        _ => None,
+    }
+}
+
+/// Decide whether `peer` may call `endpoint` (which needs `access`).
+pub fn authorize(
+    access: Access,
+    peer: &PeerIdentity,
+    handler: &dyn ClusterHandler,
+    endpoint: &str,
+) -> Result<(), ClusterError> {
+    if access == Access::Anyone {
+        return Ok(());
+    }
+    let PeerIdentity::Node(node) = peer else {
+        return Err(ClusterError::Forbidden(format!(
+            "{endpoint} requires a node certificate; only the join endpoints accept anonymous peers"
+        )));
+    };
+    let cluster = handler.cluster_id();
+    if node.cluster_id != cluster {
+        return Err(ClusterError::Forbidden(format!(
+            "node {} belongs to cluster {}, not {cluster}",
+            node.node_id, node.cluster_id
+        )));
+    }
+    if !handler.node_allowed(&node.node_id) {
+        return Err(ClusterError::Forbidden(format!(
+            "node {} has been removed from the swarm",
+            node.node_id
+        )));
+    }
+    if access == Access::Manager && node.role != Role::Manager {
+        return Err(ClusterError::Forbidden(format!(
+            "node {} is a {}; {endpoint} is only for managers",
+            node.node_id, node.role
+        )));
+    }
+    Ok(())
+}
+
+/// A node may only open sessions, report status and heartbeat as itself.
+pub fn require_self(peer: &NodePeer, claimed: &NodeId, endpoint: &str) -> Result<(), ClusterError> {
+    if &peer.node_id != claimed {
+        return Err(ClusterError::Forbidden(format!(
+            "node {} may not call {endpoint} for node {claimed}",
+            peer.node_id
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_endpoint_has_an_access_rule() {
+        let all = [
+            (path::JOIN_CA, Access::Anyone),
+            (path::JOIN_SIGN, Access::Anyone),
+            (path::CERT_RENEW, Access::Node),
+            (path::DISPATCHER_SESSION, Access::Node),
+            (path::DISPATCHER_STATUS, Access::Node),
+            (path::DISPATCHER_HEARTBEAT, Access::Node),
+            (path::RAFT_APPEND, Access::Manager),
+            (path::RAFT_VOTE, Access::Manager),
+            (path::RAFT_PRE_VOTE, Access::Manager),
+            (path::RAFT_SNAPSHOT, Access::Manager),
+            (path::API_FORWARD, Access::Manager),
+        ];
+        for (p, a) in all {
+            assert_eq!(access_for(p), Some(a), "{p}");
+        }
+        assert_eq!(access_for("/nope"), None);
+    }
+
+    #[test]
+    fn a_node_speaks_only_for_itself() {
+        let me = NodePeer {
+            node_id: NodeId::from("n1"),
+            role: Role::Worker,
+            cluster_id: ClusterId::from("c"),
+        };
+        assert!(require_self(&me, &NodeId::from("n1"), "x").is_ok());
+        assert!(matches!(
+            require_self(&me, &NodeId::from("n2"), "x"),
+            Err(ClusterError::Forbidden(_))
+        ));
+    }
+}

@@ -1,0 +1,135 @@
+//! One HTTP/2 connection per peer address, made on first use and replaced when it closes or
+//! when the TLS config changed (certificate rotation). The connection driver tasks are owned
+//! by the pool's [`JoinSet`] and stop when the pool is dropped or cancelled.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::client::conn::http2::{self, SendRequest};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use parking_lot::Mutex;
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
+use shoal_ca::MANAGER_SERVER_NAME;
+use tokio::net::TcpStream;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsConnector;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::ClientError;
+use crate::server::{KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT};
+
+pub(crate) type Sender = SendRequest<Full<Bytes>>;
+
+struct Entry {
+    sender: Sender,
+    /// The config the connection was made with; a different current config means the
+    /// node's certificate changed and the connection must be remade.
+    config: Arc<ClientConfig>,
+}
+
+pub(crate) struct Pool {
+    conns: Mutex<HashMap<String, Entry>>,
+    drivers: Mutex<JoinSet<()>>,
+    cancel: CancellationToken,
+}
+
+impl Pool {
+    pub(crate) fn new() -> Self {
+        Self {
+            conns: Mutex::new(HashMap::new()),
+            drivers: Mutex::new(JoinSet::new()),
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    /// A ready sender to `addr`: the pooled one if still usable, else a new connection.
+    /// Returns whether it was reused, so the caller may retry once on a stale connection.
+    pub(crate) async fn get(
+        &self,
+        op: &'static str,
+        addr: &str,
+        config: Arc<ClientConfig>,
+    ) -> Result<(Sender, bool), ClientError> {
+        let pooled = self.conns.lock().get(addr).and_then(|e| {
+            (Arc::ptr_eq(&e.config, &config) && !e.sender.is_closed()).then(|| e.sender.clone())
+        });
+        if let Some(sender) = pooled {
+            return Ok((sender, true));
+        }
+        let sender = self.connect(op, addr, Arc::clone(&config)).await?;
+        self.conns.lock().insert(
+            addr.to_owned(),
+            Entry {
+                sender: sender.clone(),
+                config,
+            },
+        );
+        Ok((sender, false))
+    }
+
+    /// Drop the pooled connection to `addr` (after a failure), so the next call reconnects.
+    pub(crate) fn forget(&self, addr: &str) {
+        self.conns.lock().remove(addr);
+    }
+
+    async fn connect(
+        &self,
+        op: &'static str,
+        addr: &str,
+        config: Arc<ClientConfig>,
+    ) -> Result<Sender, ClientError> {
+        let fail = |reason: String| ClientError::Connect {
+            op,
+            addr: addr.to_owned(),
+            reason,
+        };
+        let tcp = TcpStream::connect(addr)
+            .await
+            .map_err(|e| fail(format!("TCP: {e}")))?;
+        // Raft heartbeats are small and latency-bound.
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(%addr, error = %e, "could not set TCP_NODELAY");
+        }
+        let name = ServerName::try_from(MANAGER_SERVER_NAME)
+            .map_err(|e| fail(format!("server name: {e}")))?;
+        let tls = TlsConnector::from(config)
+            .connect(name, tcp)
+            .await
+            .map_err(|e| fail(format!("TLS handshake: {e}")))?;
+        let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .keep_alive_interval(KEEPALIVE_INTERVAL)
+            .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+            .keep_alive_while_idle(true)
+            .adaptive_window(true)
+            .handshake(TokioIo::new(tls))
+            .await
+            .map_err(|e| fail(format!("HTTP/2 handshake: {e}")))?;
+        let cancel = self.cancel.clone();
+        let peer = addr.to_owned();
+        let mut drivers = self.drivers.lock();
+        // Reap drivers of connections that already ended.
+        while drivers.try_join_next().is_some() {}
+        drivers.spawn(async move {
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => {}
+                r = conn => if let Err(e) = r {
+                    tracing::debug!(addr = %peer, error = %e, "cluster client connection ended");
+                },
+            }
+        });
+        tracing::debug!(%addr, "cluster client connected");
+        Ok(sender)
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // The JoinSet aborts its tasks on drop too; cancelling first lets them end cleanly.
+        self.cancel.cancel();
+    }
+}

@@ -1,0 +1,94 @@
+//! [`ClusterHandler`]: what the server side of the cluster channel delegates to.
+//!
+//! `shoal-node` implements it over the CA, the raft node, the dispatcher and the API; tests
+//! use a fake. The server has already authorised every call it makes (see [`crate::auth`]):
+//! raft and forward calls come from managers of this cluster, dispatcher calls from the node
+//! the request names, and `peer` is the verified identity of the caller.
+
+use futures::future::BoxFuture;
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+};
+use shoal_raft::TypeConfig;
+use shoal_types::dispatch::{Assignments, HeartbeatResponse, SessionRequest, StatusBatch};
+use shoal_types::{ClusterId, NodeId};
+use tokio::sync::mpsc;
+
+use crate::auth::NodePeer;
+use crate::error::ClusterError;
+use crate::wire::{
+    ForwardRequest, ForwardResponse, HeartbeatRequest, JoinRequest, JoinResponse, RenewRequest,
+    RenewResponse, SnapshotRequest,
+};
+
+/// Result of a handler operation.
+pub type HandlerResult<'a, T> = BoxFuture<'a, Result<T, ClusterError>>;
+
+/// The operations behind the cluster channel's endpoints. Object-safe; every future must be
+/// cancel-safe, since the server drops it when the caller goes away.
+pub trait ClusterHandler: Send + Sync + 'static {
+    /// This cluster's id; authenticated peers whose certificate O differs are refused.
+    fn cluster_id(&self) -> ClusterId;
+
+    /// False for nodes removed from the cluster, whose still-valid certificates must be
+    /// refused. Called on every authenticated request, so it must be cheap (a store read).
+    fn node_allowed(&self, node_id: &NodeId) -> bool;
+
+    /// `/join/ca`: the root CA certificate, PEM.
+    fn root_ca(&self) -> HandlerResult<'_, String>;
+
+    /// `/join/sign`: check the token, sign the CSR, register the node (and for a manager,
+    /// start adding it to raft). A bad token is [`ClusterError::Invalid`] with Docker's message.
+    fn join(&self, req: JoinRequest) -> HandlerResult<'_, JoinResponse>;
+
+    /// `/cert/renew`: a new certificate for `peer`, same node id, role from the store.
+    fn renew_cert(&self, peer: NodePeer, req: RenewRequest) -> HandlerResult<'_, RenewResponse>;
+
+    /// `/raft/append` (managers only).
+    fn raft_append(
+        &self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+    ) -> HandlerResult<'_, AppendEntriesResponse<TypeConfig>>;
+
+    /// `/raft/vote` (managers only).
+    fn raft_vote(
+        &self,
+        rpc: VoteRequest<TypeConfig>,
+    ) -> HandlerResult<'_, VoteResponse<TypeConfig>>;
+
+    /// `/raft/pre_vote` (managers only).
+    fn raft_pre_vote(
+        &self,
+        rpc: VoteRequest<TypeConfig>,
+    ) -> HandlerResult<'_, VoteResponse<TypeConfig>>;
+
+    /// `/raft/snapshot` (managers only).
+    fn raft_snapshot(
+        &self,
+        req: SnapshotRequest,
+    ) -> HandlerResult<'_, SnapshotResponse<TypeConfig>>;
+
+    /// `/dispatcher/session`: the receiver yields the node's complete assignment set whenever
+    /// it changes; the server streams each as one JSON line. Closing the sender ends the
+    /// session; the receiver is dropped when the node goes away. `req.node_id` is `peer`'s.
+    fn session(
+        &self,
+        peer: NodePeer,
+        req: SessionRequest,
+    ) -> HandlerResult<'_, mpsc::Receiver<Assignments>>;
+
+    /// `/dispatcher/status`. `batch.node_id` is `peer`'s; a stale session is
+    /// [`ClusterError::Invalid`].
+    fn update_status(&self, peer: NodePeer, batch: StatusBatch) -> HandlerResult<'_, ()>;
+
+    /// `/dispatcher/heartbeat`. `req.node_id` is `peer`'s; a stale session is
+    /// [`ClusterError::Invalid`].
+    fn heartbeat(
+        &self,
+        peer: NodePeer,
+        req: HeartbeatRequest,
+    ) -> HandlerResult<'_, HeartbeatResponse>;
+
+    /// `/api/forward` (managers only): run an Engine API write on the leader.
+    fn forward(&self, peer: NodePeer, req: ForwardRequest) -> HandlerResult<'_, ForwardResponse>;
+}

@@ -1,0 +1,198 @@
+//! Folding several `-c` files into one project, as `docker compose -f a.yml -f b.yml config`
+//! does: the later file overrides the earlier one.
+//!
+//! | key | rule |
+//! |---|---|
+//! | scalars (`image`, `user`, `init`, durations, …) | later value wins when set |
+//! | `command`, `entrypoint`, `healthcheck.test` | replaced as a whole |
+//! | `environment`, `labels`, `sysctls`, `deploy.labels`, `logging.options`, `ulimits` | merged key by key |
+//! | `ports` | merged by target port and protocol (a later `9090:80` replaces `8080:80`) |
+//! | `volumes` | merged by target path |
+//! | `secrets`, `configs` | merged by target file (`target`, else the source name) |
+//! | `networks` (of a service) | merged by network name; an entry is replaced whole |
+//! | `env_file`, `dns`, `dns_search`, `cap_add`, `cap_drop`, `tmpfs`, `extra_hosts`, placement `constraints` and `preferences` | union, earlier entries first, duplicates dropped (compose v2's unique-key rule) |
+//! | `deploy`, `healthcheck`, `resources`, `restart_policy`, `update_config`, `rollback_config`, `placement` | merged field by field |
+//! | `logging` | options merged when the driver is the same or not given, else replaced |
+//! | top-level `networks`, `volumes`, `secrets`, `configs` | merged by name; a definition is replaced whole (docker/cli) |
+
+use std::collections::BTreeMap;
+
+use crate::model::{
+    Compose, Deploy, FileRef, Healthcheck, Logging, Placement, ResourceLimits,
+    ResourceReservations, Resources, RestartPolicy, Service, ServicePort, ServiceVolume,
+    UpdateConfig,
+};
+
+/// Merges `over` onto `base`.
+pub fn merge(mut base: Compose, over: Compose) -> Compose {
+    base.version = over.version.or(base.version);
+    base.name = over.name.or(base.name);
+    for (name, service) in over.services {
+        let merged = match base.services.remove(&name) {
+            Some(b) => merge_service(b, service),
+            None => service,
+        };
+        base.services.insert(name, merged);
+    }
+    base.networks.extend(over.networks);
+    base.volumes.extend(over.volumes);
+    base.secrets.extend(over.secrets);
+    base.configs.extend(over.configs);
+    for w in over.warnings {
+        if !base.warnings.contains(&w) {
+            base.warnings.push(w);
+        }
+    }
+    base
+}
+
+fn union(mut base: Vec<String>, over: Vec<String>) -> Vec<String> {
+    for item in over {
+        if !base.contains(&item) {
+            base.push(item);
+        }
+    }
+    base
+}
+
+/// Replaces the entries of `base` whose key matches an entry of `over`, in place, and
+/// appends the others.
+fn merge_by<T, K: PartialEq>(mut base: Vec<T>, over: Vec<T>, key: impl Fn(&T) -> K) -> Vec<T> {
+    for item in over {
+        match base.iter().position(|b| key(b) == key(&item)) {
+            Some(i) => base[i] = item,
+            None => base.push(item),
+        }
+    }
+    base
+}
+
+fn merge_opt<T>(base: Option<T>, over: Option<T>, f: impl FnOnce(T, T) -> T) -> Option<T> {
+    match (base, over) {
+        (Some(b), Some(o)) => Some(f(b, o)),
+        (b, o) => o.or(b),
+    }
+}
+
+fn extend<K: Ord, V>(mut base: BTreeMap<K, V>, over: BTreeMap<K, V>) -> BTreeMap<K, V> {
+    base.extend(over);
+    base
+}
+
+fn port_key(p: &ServicePort) -> (u32, String) {
+    (p.target, p.protocol.clone().unwrap_or_else(|| "tcp".into()))
+}
+
+fn volume_key(v: &ServiceVolume) -> String {
+    v.target.clone()
+}
+
+fn file_key(f: &FileRef) -> String {
+    f.effective_target().to_string()
+}
+
+fn merge_service(b: Service, o: Service) -> Service {
+    Service {
+        image: o.image.or(b.image),
+        command: o.command.or(b.command),
+        entrypoint: o.entrypoint.or(b.entrypoint),
+        environment: extend(b.environment, o.environment),
+        env_file: union(b.env_file, o.env_file),
+        labels: extend(b.labels, o.labels),
+        hostname: o.hostname.or(b.hostname),
+        user: o.user.or(b.user),
+        working_dir: o.working_dir.or(b.working_dir),
+        init: o.init.or(b.init),
+        stop_signal: o.stop_signal.or(b.stop_signal),
+        stop_grace_period: o.stop_grace_period.or(b.stop_grace_period),
+        healthcheck: merge_opt(b.healthcheck, o.healthcheck, merge_healthcheck),
+        secrets: merge_by(b.secrets, o.secrets, file_key),
+        configs: merge_by(b.configs, o.configs, file_key),
+        ports: merge_by(b.ports, o.ports, port_key),
+        networks: extend(b.networks, o.networks),
+        volumes: merge_by(b.volumes, o.volumes, volume_key),
+        tmpfs: union(b.tmpfs, o.tmpfs),
+        sysctls: extend(b.sysctls, o.sysctls),
+        ulimits: extend(b.ulimits, o.ulimits),
+        cap_add: union(b.cap_add, o.cap_add),
+        cap_drop: union(b.cap_drop, o.cap_drop),
+        extra_hosts: union(b.extra_hosts, o.extra_hosts),
+        dns: union(b.dns, o.dns),
+        dns_search: union(b.dns_search, o.dns_search),
+        logging: merge_opt(b.logging, o.logging, merge_logging),
+        deploy: merge_opt(b.deploy, o.deploy, merge_deploy),
+        tty: o.tty.or(b.tty),
+        stdin_open: o.stdin_open.or(b.stdin_open),
+        read_only: o.read_only.or(b.read_only),
+        restart: o.restart.or(b.restart),
+    }
+}
+
+fn merge_healthcheck(b: Healthcheck, o: Healthcheck) -> Healthcheck {
+    Healthcheck {
+        test: o.test.or(b.test),
+        interval: o.interval.or(b.interval),
+        timeout: o.timeout.or(b.timeout),
+        retries: o.retries.or(b.retries),
+        start_period: o.start_period.or(b.start_period),
+        start_interval: o.start_interval.or(b.start_interval),
+        disable: o.disable.or(b.disable),
+    }
+}
+
+fn merge_logging(b: Logging, o: Logging) -> Logging {
+    if o.driver.is_none() || o.driver == b.driver {
+        Logging {
+            driver: b.driver,
+            options: extend(b.options, o.options),
+        }
+    } else {
+        o
+    }
+}
+
+fn merge_deploy(b: Deploy, o: Deploy) -> Deploy {
+    Deploy {
+        mode: o.mode.or(b.mode),
+        replicas: o.replicas.or(b.replicas),
+        endpoint_mode: o.endpoint_mode.or(b.endpoint_mode),
+        labels: extend(b.labels, o.labels),
+        placement: merge_opt(b.placement, o.placement, |b, o| Placement {
+            constraints: union(b.constraints, o.constraints),
+            preferences: merge_by(b.preferences, o.preferences, |p| p.spread.clone()),
+            max_replicas_per_node: o.max_replicas_per_node.or(b.max_replicas_per_node),
+        }),
+        resources: merge_opt(b.resources, o.resources, |b, o| Resources {
+            limits: merge_opt(b.limits, o.limits, |b, o| ResourceLimits {
+                cpus: o.cpus.or(b.cpus),
+                memory: o.memory.or(b.memory),
+                pids: o.pids.or(b.pids),
+            }),
+            reservations: merge_opt(b.reservations, o.reservations, |b, o| {
+                ResourceReservations {
+                    cpus: o.cpus.or(b.cpus),
+                    memory: o.memory.or(b.memory),
+                }
+            }),
+        }),
+        restart_policy: merge_opt(b.restart_policy, o.restart_policy, |b, o| RestartPolicy {
+            condition: o.condition.or(b.condition),
+            delay: o.delay.or(b.delay),
+            max_attempts: o.max_attempts.or(b.max_attempts),
+            window: o.window.or(b.window),
+        }),
+        update_config: merge_opt(b.update_config, o.update_config, merge_update),
+        rollback_config: merge_opt(b.rollback_config, o.rollback_config, merge_update),
+    }
+}
+
+fn merge_update(b: UpdateConfig, o: UpdateConfig) -> UpdateConfig {
+    UpdateConfig {
+        parallelism: o.parallelism.or(b.parallelism),
+        delay: o.delay.or(b.delay),
+        failure_action: o.failure_action.or(b.failure_action),
+        monitor: o.monitor.or(b.monitor),
+        max_failure_ratio: o.max_failure_ratio.or(b.max_failure_ratio),
+        order: o.order.or(b.order),
+    }
+}
