@@ -3,9 +3,9 @@
 
 use crate::config::DaemonConfig;
 use crate::controllers::{self, DispatcherSlot};
-use crate::local_dispatcher::LocalDispatcher;
 use crate::error::NodeError;
 use crate::host::{self, HostInfo};
+use crate::local_dispatcher::LocalDispatcher;
 use crate::lock::DataRootLock;
 use crate::manager::{LeaderHook, ManagerRuntime};
 use crate::paths::Paths;
@@ -67,7 +67,9 @@ impl Daemon {
         let host = host::probe(&config.engine).await;
         let dispatcher_slot: DispatcherSlot = Arc::default();
         let leader_hook = controllers::hook(dispatcher_slot.clone());
-        let executor = match shoal_docker::DockerExecutor::connect(&config.engine.to_string_lossy()).await {
+        let executor = match shoal_docker::DockerExecutor::connect(&config.engine.to_string_lossy())
+            .await
+        {
             Ok(e) => Some(Arc::new(e)),
             Err(e) => {
                 tracing::error!(engine = %config.engine.display(), error = %e, "cannot reach the container engine; this node will run no tasks");
@@ -119,7 +121,11 @@ impl Daemon {
         }
         let cancel = tokio_util::sync::CancellationToken::new();
         let client = Arc::new(LocalDispatcher::new(self.dispatcher_slot.clone()));
-        let agent = shoal_agent::Agent::new(shoal_types::NodeId::from(state.node_id.as_str()), executor, client);
+        let agent = shoal_agent::Agent::new(
+            shoal_types::NodeId::from(state.node_id.as_str()),
+            executor,
+            client,
+        );
         let join = tokio::spawn(agent.run(cancel.clone()));
         *slot = Some(AgentHandle { cancel, join });
     }
@@ -138,7 +144,9 @@ impl Daemon {
     /// Removes every container this node's agent made (on `swarm leave`).
     async fn remove_task_containers(&self, node_id: &str) {
         use shoal_agent::Executor;
-        let Some(executor) = self.executor.clone() else { return };
+        let Some(executor) = self.executor.clone() else {
+            return;
+        };
         let node = shoal_types::NodeId::from(node_id);
         match executor.list(&node).await {
             Ok(found) => {
@@ -498,14 +506,49 @@ impl Backend for DaemonBackend {
     }
 
     fn distribution(&self, name: String) -> BoxFuture<'_, Result<serde_json::Value, ApiError>> {
-        Box::pin(async move { Err(ApiError::not_found(format!("No such image: {name}"))) })
+        Box::pin(async move {
+            crate::engine::distribution(&self.0.config.engine, &name)
+                .await
+                .ok_or_else(|| {
+                    ApiError::new(
+                        axum_status(401),
+                        format!("errors:\ndenied: requested access to the resource is denied\nunauthorized: authentication required for {name} (no registry, and the image is not present on this node)"),
+                    )
+                })
+        })
     }
 
     fn task_logs(
         &self,
-        _task: shoal_types::Task,
-        _req: LogRequest,
+        task: shoal_types::Task,
+        req: LogRequest,
     ) -> BoxFuture<'_, Result<LogStream, ApiError>> {
-        Box::pin(async move { Err(ApiError::not_found("no executor on this node")) })
+        Box::pin(async move {
+            use futures::StreamExt;
+            use shoal_agent::Executor;
+            let executor = self.0.executor.clone().ok_or_else(|| {
+                ApiError::unavailable("the container engine is not reachable from this node")
+            })?;
+            let opts = shoal_agent::LogOptions {
+                follow: req.follow,
+                tail: req.tail,
+                timestamps: req.timestamps,
+                since: req.since.map(|s| s as i64),
+                stdout: req.stdout,
+                stderr: req.stderr,
+            };
+            let stream = executor
+                .logs(&task, opts)
+                .map(|item| {
+                    item.map(|l| shoal_api::backend::TaskLogLine {
+                        stderr: matches!(l.stream, shoal_agent::LogStream::Stderr),
+                        timestamp: l.timestamp,
+                        line: l.line.to_vec(),
+                    })
+                    .map_err(|e| e.to_string())
+                })
+                .boxed();
+            Ok(stream)
+        })
     }
 }

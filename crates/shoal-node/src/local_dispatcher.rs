@@ -19,22 +19,28 @@ impl LocalDispatcher {
     }
 
     fn current(&self) -> Result<Dispatcher, SessionError> {
-        self.slot.read().clone().ok_or_else(|| SessionError::Unavailable("no dispatcher: this manager is not the leader".into()))
+        self.slot.read().clone().ok_or_else(|| {
+            SessionError::Unavailable("no dispatcher: this manager is not the leader".into())
+        })
     }
 }
 
 fn map_err(e: DispatcherError) -> SessionError {
     match e {
-        DispatcherError::NodeNotRegistered(node) => {
-            SessionError::Refused { node: node.to_string(), reason: "node is not registered".into() }
-        }
+        DispatcherError::NodeNotRegistered(node) => SessionError::Refused {
+            node: node.to_string(),
+            reason: "node is not registered".into(),
+        },
         DispatcherError::SessionInvalid(node) => SessionError::InvalidSession(node.to_string()),
         other => SessionError::Unavailable(other.to_string()),
     }
 }
 
 impl DispatcherClient for LocalDispatcher {
-    fn session(&self, request: SessionRequest) -> BoxFuture<'_, Result<mpsc::Receiver<Assignments>, SessionError>> {
+    fn session(
+        &self,
+        request: SessionRequest,
+    ) -> BoxFuture<'_, Result<mpsc::Receiver<Assignments>, SessionError>> {
         Box::pin(async move { self.current()?.session(request).await.map_err(map_err) })
     }
 
@@ -42,7 +48,16 @@ impl DispatcherClient for LocalDispatcher {
         Box::pin(async move { self.current()?.update_status(batch).await.map_err(map_err) })
     }
 
-    fn heartbeat(&self, node_id: NodeId, session_id: String) -> BoxFuture<'_, Result<HeartbeatResponse, SessionError>> {
-        Box::pin(async move { self.current()?.heartbeat(&node_id, &session_id).await.map_err(map_err) })
+    fn heartbeat(
+        &self,
+        node_id: NodeId,
+        session_id: String,
+    ) -> BoxFuture<'_, Result<HeartbeatResponse, SessionError>> {
+        Box::pin(async move {
+            self.current()?
+                .heartbeat(&node_id, &session_id)
+                .await
+                .map_err(map_err)
+        })
     }
 }

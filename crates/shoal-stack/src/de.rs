@@ -11,7 +11,6 @@ use std::fmt;
 
 use serde::de::value::StrDeserializer;
 use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor};
-use serde::forward_to_deserialize_any;
 
 use crate::error::LoadError;
 use crate::yaml::{Entry, Node, Pos, Value};
@@ -409,23 +408,6 @@ impl<'de, 'a> MapAccess<'de> for MapDe<'a> {
     }
 }
 
-/// Deserializes a bare string (used by the model's string-or-struct helpers).
-pub struct TextDe<'a>(pub &'a str);
-
-impl<'de, 'a> de::Deserializer<'de> for TextDe<'a> {
-    type Error = DeError;
-
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        visitor.visit_str(self.0)
-    }
-
-    forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf option unit unit_struct newtype_struct seq tuple
-        tuple_struct map struct enum identifier ignored_any
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -451,10 +433,17 @@ mod tests {
 
     #[test]
     fn strings_are_read_as_numbers_and_booleans_after_interpolation() {
-        let root = parse("inner:\n  a:\n    n: \"3\"\n    flag: \"yes\"\n    text: 12\n", "f").unwrap();
+        let root = parse(
+            "inner:\n  a:\n    n: \"3\"\n    flag: \"yes\"\n    text: 12\n",
+            "f",
+        )
+        .unwrap();
         let o: Outer = from_node(&root, "f").unwrap();
         let a = &o.inner["a"];
-        assert_eq!((a.n, a.flag, a.text.as_deref()), (Some(3), Some(true), Some("12")));
+        assert_eq!(
+            (a.n, a.flag, a.text.as_deref()),
+            (Some(3), Some(true), Some("12"))
+        );
     }
 
     #[test]
@@ -468,6 +457,9 @@ mod tests {
     fn type_errors_point_at_the_value() {
         let root = parse("inner:\n  a:\n    n: lots\n", "c.yml").unwrap();
         let err = from_node::<Outer>(&root, "c.yml").unwrap_err().to_string();
-        assert_eq!(err, "c.yml:3:8: inner.a.n: expected an integer, found \"lots\"");
+        assert_eq!(
+            err,
+            "c.yml:3:8: inner.a.n: expected an integer, found \"lots\""
+        );
     }
 }

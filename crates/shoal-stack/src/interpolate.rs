@@ -217,21 +217,39 @@ mod tests {
     fn colon_question_requires_a_non_empty_value() {
         assert_eq!(sub("${SET:?boom}").unwrap(), "value");
         let err = sub("${EMPTY:?set it}").unwrap_err();
-        assert_eq!(err.to_string(), "required variable EMPTY is missing a value: set it");
+        assert_eq!(
+            err.to_string(),
+            "required variable EMPTY is missing a value: set it"
+        );
         let err = sub("${UNSET:?boom}").unwrap_err();
-        assert_eq!(err.to_string(), "required variable UNSET is missing a value: boom");
+        assert_eq!(
+            err.to_string(),
+            "required variable UNSET is missing a value: boom"
+        );
     }
 
     #[test]
     fn question_requires_the_variable_to_be_set() {
         assert_eq!(sub("${EMPTY?boom}").unwrap(), "");
         let err = sub("${UNSET?boom}").unwrap_err();
-        assert_eq!(err.to_string(), "required variable UNSET is missing a value: boom");
+        assert_eq!(
+            err.to_string(),
+            "required variable UNSET is missing a value: boom"
+        );
     }
 
     #[test]
     fn invalid_syntax_names_the_text() {
-        for bad in ["${", "${}", "${1X}", "${SET:+x}", "a $ b", "end $", "$1", "${SET"] {
+        for bad in [
+            "${",
+            "${}",
+            "${1X}",
+            "${SET:+x}",
+            "a $ b",
+            "end $",
+            "$1",
+            "${SET",
+        ] {
             let err = sub(bad).unwrap_err();
             assert_eq!(
                 err,
@@ -254,7 +272,9 @@ mod tests {
         assert_eq!(image, &Value::Str("value:1".into()));
 
         let mut root = parse("services:\n  web:\n    image: ${IMG:?no image}\n", "f.yml").unwrap();
-        let err = interpolate_tree(&mut root, "f.yml", &env).unwrap_err().to_string();
+        let err = interpolate_tree(&mut root, "f.yml", &env)
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             "f.yml:3:12: services.web.image: required variable IMG is missing a value: no image"

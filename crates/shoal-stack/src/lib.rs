@@ -34,7 +34,7 @@ pub mod units;
 pub mod yaml;
 
 pub use convert::{
-    FileObjectPlan, NetworkPlan, ObjectSource, StackPlan, convert, LABEL_IMAGE, LABEL_NAMESPACE,
+    FileObjectPlan, LABEL_IMAGE, LABEL_NAMESPACE, NetworkPlan, ObjectSource, StackPlan, convert,
 };
 pub use error::{ConvertError, LoadError};
 pub use loader::{ComposeFile, load, load_files};

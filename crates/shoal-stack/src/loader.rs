@@ -110,7 +110,10 @@ mod tests {
     }
 
     fn no_files(p: &Path) -> io::Result<String> {
-        Err(io::Error::new(io::ErrorKind::NotFound, p.display().to_string()))
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            p.display().to_string(),
+        ))
     }
 
     #[test]
@@ -132,25 +135,70 @@ mod tests {
     #[test]
     fn unknown_key_error_names_key_file_and_line() {
         let text = "services:\n  web:\n    image: a\n    deploy:\n      replicas: 2\n      replica_count: 3\n";
-        let err = load(&[file("stack.yml", text)], Path::new("/p"), &|_| None, &no_files)
-            .unwrap_err()
-            .to_string();
+        let err = load(
+            &[file("stack.yml", text)],
+            Path::new("/p"),
+            &|_| None,
+            &no_files,
+        )
+        .unwrap_err()
+        .to_string();
         assert_eq!(
             err,
             "stack.yml:6:7: unknown key \"replica_count\" in services.web.deploy"
         );
-        let err = load(&[file("s.yml", "servces: {}\n")], Path::new("/p"), &|_| None, &no_files)
-            .unwrap_err()
-            .to_string();
+        let err = load(
+            &[file("s.yml", "servces: {}\n")],
+            Path::new("/p"),
+            &|_| None,
+            &no_files,
+        )
+        .unwrap_err()
+        .to_string();
         assert_eq!(err, "s.yml:1:1: unknown key \"servces\" in (top level)");
+    }
+
+    #[test]
+    fn unknown_key_in_long_syntax_and_bad_short_syntax_are_located() {
+        let text = "services:\n  web:\n    image: a\n    ports:\n      - target: 80\n        publish: 8080\n";
+        let err = load(
+            &[file("p.yml", text)],
+            Path::new("/p"),
+            &|_| None,
+            &no_files,
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "p.yml:6:9: unknown key \"publish\" in services.web.ports[0]"
+        );
+        let text = "services:\n  web:\n    image: a\n    ports: [\"80:http\"]\n";
+        let err = load(
+            &[file("p.yml", text)],
+            Path::new("/p"),
+            &|_| None,
+            &no_files,
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "p.yml:4:13: services.web.ports[0]: invalid port \"http\""
+        );
     }
 
     #[test]
     fn ignored_keys_produce_one_sorted_warning_over_all_files() {
         let a = "services:\n  web:\n    image: a\n    build: .\n    privileged: true\n";
         let b = "services:\n  web:\n    depends_on: [db]\n";
-        let project = load(&[file("a", a), file("b", b)], Path::new("/p"), &|_| None, &no_files)
-            .unwrap();
+        let project = load(
+            &[file("a", a), file("b", b)],
+            Path::new("/p"),
+            &|_| None,
+            &no_files,
+        )
+        .unwrap();
         assert_eq!(
             project.warnings,
             vec!["Ignoring unsupported options: build, depends_on, privileged".to_string()]
@@ -159,8 +207,36 @@ mod tests {
 
     #[test]
     fn top_level_must_be_a_mapping() {
-        let err = load(&[file("l.yml", "- a\n")], Path::new("/p"), &|_| None, &no_files)
-            .unwrap_err();
+        let err = load(
+            &[file("l.yml", "- a\n")],
+            Path::new("/p"),
+            &|_| None,
+            &no_files,
+        )
+        .unwrap_err();
         assert_eq!(err.to_string(), "l.yml: top-level object must be a mapping");
+    }
+
+    #[test]
+    fn load_files_reads_the_dotenv_beside_the_first_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".env"), "TAG=dotenv\nREPLICAS=2\n").unwrap();
+        std::fs::write(dir.path().join("pass.txt"), "x").unwrap();
+        let a = dir.path().join("a.yml");
+        std::fs::write(
+            &a,
+            "services:\n  web:\n    image: n:${TAG}\n    deploy:\n      replicas: ${REPLICAS}\nsecrets:\n  p: {file: ./pass.txt}\n",
+        )
+        .unwrap();
+        let env = |k: &str| (k == "TAG").then(|| "env".to_string());
+        let project = load_files(&[a], &env).unwrap();
+        let web = &project.services["web"];
+        assert_eq!(web.image.as_deref(), Some("n:env"));
+        assert_eq!(web.deploy.as_ref().unwrap().replicas, Some(2));
+        let file = project.secrets["p"].file.clone().unwrap();
+        assert_eq!(
+            Path::new(&file),
+            std::path::absolute(dir.path().join("pass.txt")).unwrap()
+        );
     }
 }

@@ -196,3 +196,144 @@ fn merge_update(b: UpdateConfig, o: UpdateConfig) -> UpdateConfig {
         order: o.order.or(b.order),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::loader::{ComposeFile, load};
+    use crate::model::Compose;
+
+    fn load_two(a: &str, b: &str) -> Compose {
+        let files = [
+            ComposeFile {
+                name: "a.yml".into(),
+                content: a.into(),
+            },
+            ComposeFile {
+                name: "b.yml".into(),
+                content: b.into(),
+            },
+        ];
+        load(&files, Path::new("/p"), &|_| None, &|_| Ok(String::new())).unwrap()
+    }
+
+    const BASE: &str = r#"
+services:
+  web:
+    image: nginx:1.26
+    command: nginx -g "daemon off;"
+    environment: {A: "1", B: "2"}
+    labels: [x=1]
+    ports: ["8080:80", "443:443"]
+    volumes: ["data:/data", "./conf:/etc/conf:ro"]
+    secrets: [tls, {source: key, target: app.key}]
+    dns: [1.1.1.1]
+    cap_add: [NET_ADMIN]
+    networks: [front]
+    deploy:
+      replicas: 2
+      placement: {constraints: ["node.role == worker"]}
+      update_config: {parallelism: 2, delay: 5s}
+    healthcheck: {test: ["CMD", "true"], interval: 10s}
+  db:
+    image: postgres:16
+volumes: {data: {}}
+secrets: {tls: {file: a}, key: {file: b}, other: {file: c}}
+networks: {front: {}, back: {}}
+"#;
+
+    const OVERRIDE: &str = r#"
+services:
+  web:
+    image: nginx:1.27
+    command: ["nginx", "-T"]
+    environment: [B=3, C=4]
+    labels: {y: "2"}
+    ports: ["9090:80"]
+    volumes: [{type: volume, source: data, target: /data, read_only: true}]
+    secrets: [{source: other, target: app.key}]
+    dns: [1.1.1.1, 8.8.8.8]
+    cap_add: [SYS_TIME]
+    networks: {back: {aliases: [api]}}
+    deploy:
+      replicas: 3
+      placement: {constraints: ["node.labels.ssd == true"]}
+      update_config: {order: start-first}
+    healthcheck: {test: "true"}
+"#;
+
+    #[test]
+    fn two_files_merge_as_docker_compose_config_does() {
+        let project = load_two(BASE, OVERRIDE);
+        let web = &project.services["web"];
+        assert_eq!(web.image.as_deref(), Some("nginx:1.27"));
+        assert_eq!(
+            web.command,
+            Some(vec!["nginx".to_string(), "-T".to_string()])
+        );
+        let env: Vec<(&str, &str)> = web
+            .environment
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_deref().unwrap_or("")))
+            .collect();
+        assert_eq!(env, vec![("A", "1"), ("B", "3"), ("C", "4")]);
+        assert_eq!(web.labels.len(), 2);
+
+        let ports: Vec<(Option<u32>, u32)> =
+            web.ports.iter().map(|p| (p.published, p.target)).collect();
+        assert_eq!(ports, vec![(Some(9090), 80), (Some(443), 443)]);
+
+        let volumes: Vec<(&str, bool)> = web
+            .volumes
+            .iter()
+            .map(|v| (v.target.as_str(), v.read_only))
+            .collect();
+        assert_eq!(volumes, vec![("/data", true), ("/etc/conf", true)]);
+        assert_eq!(web.volumes[0].kind, "volume");
+
+        let secrets: Vec<(&str, &str)> = web
+            .secrets
+            .iter()
+            .map(|s| (s.source.as_str(), s.effective_target()))
+            .collect();
+        assert_eq!(secrets, vec![("tls", "tls"), ("other", "app.key")]);
+
+        assert_eq!(web.dns, vec!["1.1.1.1", "8.8.8.8"]);
+        assert_eq!(web.cap_add, vec!["NET_ADMIN", "SYS_TIME"]);
+        assert_eq!(web.networks.len(), 2);
+        assert_eq!(web.networks["back"].aliases, vec!["api"]);
+
+        let deploy = web.deploy.as_ref().unwrap();
+        assert_eq!(deploy.replicas, Some(3));
+        assert_eq!(
+            deploy.placement.as_ref().unwrap().constraints,
+            vec!["node.role == worker", "node.labels.ssd == true"]
+        );
+        let update = deploy.update_config.as_ref().unwrap();
+        assert_eq!(
+            (update.parallelism, update.order.as_deref()),
+            (Some(2), Some("start-first"))
+        );
+        let health = web.healthcheck.as_ref().unwrap();
+        assert_eq!(
+            health.test,
+            Some(vec!["CMD-SHELL".to_string(), "true".to_string()])
+        );
+        assert!(health.interval.is_some());
+
+        assert_eq!(project.services["db"].image.as_deref(), Some("postgres:16"));
+    }
+
+    #[test]
+    fn entrypoint_is_replaced_and_logging_options_merge_for_the_same_driver() {
+        let a = "services:\n  s:\n    image: x\n    entrypoint: [a, b]\n    logging: {driver: json-file, options: {max-size: 10m}}\n";
+        let b = "services:\n  s:\n    entrypoint: c\n    logging: {options: {max-file: \"3\"}}\n";
+        let project = load_two(a, b);
+        let s = &project.services["s"];
+        assert_eq!(s.entrypoint, Some(vec!["c".to_string()]));
+        let logging = s.logging.as_ref().unwrap();
+        assert_eq!(logging.driver.as_deref(), Some("json-file"));
+        assert_eq!(logging.options.len(), 2);
+    }
+}

@@ -43,22 +43,22 @@ services:
         }];
         let project = load(&files, Path::new("/p"), &|_| None, &|_| Ok(String::new())).unwrap();
         let out = render_config(&project);
-        let expected = r#"version: '3.8'
+        let expected = r#"version: "3.8"
 services:
   web:
     image: nginx:1.27
     command:
-      - nginx
-      - -g
-      - daemon off;
+    - nginx
+    - -g
+    - daemon off;
     environment:
-      A: '1'
-      B: '2'
+      A: "1"
+      B: "2"
     ports:
-      - mode: ingress
-        target: 80
-        published: 8080
-        protocol: tcp
+    - mode: ingress
+      target: 80
+      published: 8080
+      protocol: tcp
     deploy:
       resources:
         limits:

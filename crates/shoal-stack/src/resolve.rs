@@ -28,14 +28,18 @@ pub fn resolve(
     for service in compose.services.values_mut() {
         resolve_environment(service, working_dir, lookup, read)?;
         for volume in &mut service.volumes {
-            if volume.kind == "bind" {
-                if let Some(source) = &volume.source {
-                    volume.source = Some(absolute(working_dir, source, lookup));
-                }
+            if volume.kind == "bind"
+                && let Some(source) = &volume.source
+            {
+                volume.source = Some(absolute(working_dir, source, lookup));
             }
         }
     }
-    for def in compose.secrets.values_mut().chain(compose.configs.values_mut()) {
+    for def in compose
+        .secrets
+        .values_mut()
+        .chain(compose.configs.values_mut())
+    {
         if let Some(file) = &def.file {
             def.file = Some(absolute(working_dir, file, lookup));
         }
@@ -89,12 +93,15 @@ fn resolve_environment(
 }
 
 /// docker/cli `updateEnvironment`: the environment wins over a missing or empty value.
-fn fill_from_lookup(env: &mut std::collections::BTreeMap<String, Option<String>>, lookup: Lookup<'_>) {
+fn fill_from_lookup(
+    env: &mut std::collections::BTreeMap<String, Option<String>>,
+    lookup: Lookup<'_>,
+) {
     for (k, v) in env.iter_mut() {
-        if v.as_deref().is_none_or(str::is_empty) {
-            if let Some(found) = lookup(k) {
-                *v = Some(found);
-            }
+        if v.as_deref().is_none_or(str::is_empty)
+            && let Some(found) = lookup(k)
+        {
+            *v = Some(found);
         }
     }
 }
@@ -149,7 +156,9 @@ mod tests {
             env_file: vec!["app.env".into()],
             ..Service::default()
         };
-        service.environment.insert("B".into(), Some("from-yaml".into()));
+        service
+            .environment
+            .insert("B".into(), Some("from-yaml".into()));
         service.environment.insert("FROM_ENV".into(), None);
         service.environment.insert("UNRESOLVED".into(), None);
         let read = |p: &Path| {

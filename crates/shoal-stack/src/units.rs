@@ -43,7 +43,11 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
         if int.is_empty() && frac.is_empty() {
             return Err(bad());
         }
-        let int: u128 = if int.is_empty() { 0 } else { int.parse().map_err(|_| bad())? };
+        let int: u128 = if int.is_empty() {
+            0
+        } else {
+            int.parse().map_err(|_| bad())?
+        };
         let mut part = int.checked_mul(scale).ok_or_else(bad)?;
         let mut div: u128 = 1;
         for d in frac.chars().take(18) {
@@ -105,7 +109,10 @@ pub fn parse_ram_bytes(text: &str) -> Result<i64, String> {
         return Err(bad());
     }
     let value: f64 = number.parse().map_err(|_| bad())?;
-    let mut suffix = suffix.strip_prefix(' ').unwrap_or(suffix).to_ascii_lowercase();
+    let mut suffix = suffix
+        .strip_prefix(' ')
+        .unwrap_or(suffix)
+        .to_ascii_lowercase();
     if suffix.ends_with('b') {
         suffix.pop();
     }
@@ -139,11 +146,17 @@ pub fn parse_nano_cpus(text: &str) -> Result<i64, String> {
     if significant.len() > NANO_DIGITS {
         return Err(format!("CPU value {text:?} is too precise"));
     }
-    let int: i64 = if int.is_empty() { 0 } else { int.parse().map_err(|_| bad())? };
+    let int: i64 = if int.is_empty() {
+        0
+    } else {
+        int.parse().map_err(|_| bad())?
+    };
     let frac_nanos: i64 = if significant.is_empty() {
         0
     } else {
-        format!("{significant:0<NANO_DIGITS$}").parse().map_err(|_| bad())?
+        format!("{significant:0<NANO_DIGITS$}")
+            .parse()
+            .map_err(|_| bad())?
     };
     int.checked_mul(1_000_000_000)
         .and_then(|n| n.checked_add(frac_nanos))

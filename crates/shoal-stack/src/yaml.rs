@@ -76,19 +76,18 @@ impl Node {
 /// Parses one compose file. `file` only names the file in errors.
 pub fn parse(text: &str, file: &str) -> Result<Node, LoadError> {
     let options = serde_saphyr::options! { legacy_octal_numbers: true };
-    let raw: Spanned<Raw> =
-        serde_saphyr::from_str_with_options(text, options).map_err(|e| {
-            let (line, column) = e
-                .location()
-                .map(|l| (l.line(), l.column()))
-                .unwrap_or((0, 0));
-            LoadError::Yaml {
-                file: file.to_string(),
-                line,
-                column,
-                message: yaml_message(&e.to_string()),
-            }
-        })?;
+    let raw: Spanned<Raw> = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
+        let (line, column) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((0, 0));
+        LoadError::Yaml {
+            file: file.to_string(),
+            line,
+            column,
+            message: yaml_message(&e.to_string()),
+        }
+    })?;
     Ok(from_raw(raw))
 }
 

@@ -27,7 +27,9 @@ pub fn routes() -> Router<AppState> {
 /// Decodes a ServiceSpec body. Go decodes JSON case-insensitively and the docker CLI writes
 /// `Healthcheck` where the swagger-generated model says `HealthCheck`; accept both.
 fn service_spec(mut v: serde_json::Value) -> Result<ServiceSpec, ApiError> {
-    if let Some(cs) = v.pointer_mut("/TaskTemplate/ContainerSpec").and_then(|c| c.as_object_mut())
+    if let Some(cs) = v
+        .pointer_mut("/TaskTemplate/ContainerSpec")
+        .and_then(|c| c.as_object_mut())
         && let Some(hc) = cs.remove("Healthcheck")
     {
         cs.entry("HealthCheck").or_insert(hc);
@@ -97,9 +99,9 @@ async fn inspect(
     let control = backend.control()?;
     let mut svc = control.resolve_service(&id)?;
     if query_bool(q.get("insertDefaults")) {
-        shoal_manager::control::validate::insert_defaults(&mut svc.spec);
+        shoal_manager::control::defaults::insert_defaults(&mut svc.spec);
         if let Some(prev) = svc.previous_spec.as_mut() {
-            shoal_manager::control::validate::insert_defaults(prev);
+            shoal_manager::control::defaults::insert_defaults(prev);
         }
     }
     Ok(json(service_json(&svc, None)))

@@ -31,30 +31,30 @@ fn root_digest(cluster: &Cluster) -> Result<[u8; 32], ControlError> {
 
 /// Checks a swarm spec the way swarmkit's `validateClusterSpec` does.
 pub fn validate_swarm_spec(spec: &SwarmSpec) -> Result<(), ControlError> {
-    if let Some(expiry) = spec.ca_config.as_ref().and_then(|c| c.node_cert_expiry) {
-        if expiry != 0 && expiry < MIN_CERT_EXPIRY_NS {
-            return Err(ControlError::Invalid(
-                "minimum certificate expiry time is 1h0m0s".to_string(),
-            ));
-        }
+    if let Some(expiry) = spec.ca_config.as_ref().and_then(|c| c.node_cert_expiry)
+        && expiry != 0
+        && expiry < MIN_CERT_EXPIRY_NS
+    {
+        return Err(ControlError::Invalid(
+            "minimum certificate expiry time is 1h0m0s".to_string(),
+        ));
     }
-    if let Some(hb) = spec.dispatcher.as_ref().and_then(|d| d.heartbeat_period) {
-        if hb < 0 {
-            return Err(ControlError::Invalid(
-                "heartbeat period must be positive".into(),
-            ));
-        }
+    if let Some(hb) = spec.dispatcher.as_ref().and_then(|d| d.heartbeat_period)
+        && hb < 0
+    {
+        return Err(ControlError::Invalid(
+            "heartbeat period must be positive".into(),
+        ));
     }
     if let Some(limit) = spec
         .orchestration
         .as_ref()
         .and_then(|o| o.task_history_retention_limit)
+        && limit < 0
     {
-        if limit < 0 {
-            return Err(ControlError::Invalid(
-                "task history retention limit must be non-negative".into(),
-            ));
-        }
+        return Err(ControlError::Invalid(
+            "task history retention limit must be non-negative".into(),
+        ));
     }
     Ok(())
 }

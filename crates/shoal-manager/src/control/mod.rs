@@ -3,6 +3,7 @@
 //! request changes nothing; every write goes through the store (and so through raft).
 
 mod cluster;
+pub mod defaults;
 mod error;
 mod lookup;
 mod nodes;

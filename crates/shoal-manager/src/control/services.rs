@@ -37,10 +37,10 @@ pub fn normalize_spec(mut spec: ServiceSpec) -> ServiceSpec {
     if none_set {
         mode.replicated = Some(ServiceSpecModeReplicated { replicas: Some(1) });
     }
-    if let Some(r) = mode.replicated.as_mut() {
-        if r.replicas.is_none() {
-            r.replicas = Some(1);
-        }
+    if let Some(r) = mode.replicated.as_mut()
+        && r.replicas.is_none()
+    {
+        r.replicas = Some(1);
     }
     if let Some(job) = mode.replicated_job.as_mut() {
         let max = job.max_concurrent.filter(|m| *m > 0).unwrap_or(1);
@@ -60,7 +60,7 @@ pub fn normalize_spec(mut spec: ServiceSpec) -> ServiceSpec {
 }
 
 fn endpoint_of(spec: &ServiceSpec) -> ServiceEndpoint {
-    let es = spec.endpoint_spec.clone().unwrap_or_else(|| EndpointSpec {
+    let es = spec.endpoint_spec.clone().unwrap_or(EndpointSpec {
         mode: None,
         ports: None,
     });
@@ -223,7 +223,7 @@ impl Control {
                 ServiceMode::ReplicatedJob {
                     max_concurrent,
                     total,
-                } => max_concurrent.min(total.saturating_sub(completed).max(0)),
+                } => max_concurrent.min(total.saturating_sub(completed)),
                 ServiceMode::Global | ServiceMode::GlobalJob => tasks
                     .iter()
                     .filter(|t| {

@@ -14,7 +14,10 @@
 //! read, so conversion does no I/O.
 
 mod mounts;
+mod scheduling;
 mod service;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -147,9 +150,12 @@ fn networks(stack: &str, project: &Compose) -> Vec<(String, NetworkPlan)> {
     let mut out = Vec::new();
     for key in used {
         // An undefined network is reported by the service that uses it.
-        let Some(def) = project.networks.get(&key).cloned().or_else(|| {
-            (key == DEFAULT_NETWORK).then(Default::default)
-        }) else {
+        let Some(def) = project
+            .networks
+            .get(&key)
+            .cloned()
+            .or_else(|| (key == DEFAULT_NETWORK).then(Default::default))
+        else {
             continue;
         };
         let name = def.name.clone().unwrap_or_else(|| scoped(stack, &key));

@@ -62,16 +62,23 @@ fn convert_volume(
     match v.kind.as_str() {
         "volume" => {
             if v.tmpfs.is_some() || v.bind.is_some() {
-                return Err(invalid(service, t, "bind and tmpfs options are incompatible with type volume"));
+                return Err(invalid(
+                    service,
+                    t,
+                    "bind and tmpfs options are incompatible with type volume",
+                ));
             }
             let mut mount = base_mount(v, MountType::VOLUME);
             let Some(source) = &v.source else {
                 return Ok(mount);
             };
-            let def = project.volumes.get(source).ok_or_else(|| ConvertError::UndefinedVolume {
-                service: service.to_string(),
-                volume: source.clone(),
-            })?;
+            let def = project
+                .volumes
+                .get(source)
+                .ok_or_else(|| ConvertError::UndefinedVolume {
+                    service: service.to_string(),
+                    volume: source.clone(),
+                })?;
             mount.source = Some(def.name.clone().unwrap_or_else(|| scoped(stack, source)));
             let mut options = MountVolumeOptions::default();
             if let Some(vo) = &v.volume {
@@ -93,10 +100,18 @@ fn convert_volume(
         }
         "bind" => {
             if v.source.as_deref().unwrap_or("").is_empty() {
-                return Err(invalid(service, t, "invalid bind source, source cannot be empty"));
+                return Err(invalid(
+                    service,
+                    t,
+                    "invalid bind source, source cannot be empty",
+                ));
             }
             if v.volume.is_some() || v.tmpfs.is_some() {
-                return Err(invalid(service, t, "volume and tmpfs options are incompatible with type bind"));
+                return Err(invalid(
+                    service,
+                    t,
+                    "volume and tmpfs options are incompatible with type bind",
+                ));
             }
             let mut mount = base_mount(v, MountType::BIND);
             if let Some(bind) = &v.bind {
@@ -115,10 +130,18 @@ fn convert_volume(
         }
         "tmpfs" => {
             if v.source.is_some() {
-                return Err(invalid(service, t, "invalid tmpfs source, source must be empty"));
+                return Err(invalid(
+                    service,
+                    t,
+                    "invalid tmpfs source, source must be empty",
+                ));
             }
             if v.volume.is_some() || v.bind.is_some() {
-                return Err(invalid(service, t, "volume and bind options are incompatible with type tmpfs"));
+                return Err(invalid(
+                    service,
+                    t,
+                    "volume and bind options are incompatible with type tmpfs",
+                ));
             }
             let mut mount = base_mount(v, MountType::TMPFS);
             if let Some(opts) = &v.tmpfs {
@@ -145,9 +168,8 @@ fn convert_tmpfs_entry(service: &str, spec: &str) -> Result<Mount, ConvertError>
     for option in options.split(',').filter(|o| !o.is_empty()) {
         match option.split_once('=') {
             Some(("size", size)) => {
-                tmpfs.size_bytes = Some(
-                    parse_ram_bytes(size).map_err(|e| invalid(service, target, &e))?,
-                );
+                tmpfs.size_bytes =
+                    Some(parse_ram_bytes(size).map_err(|e| invalid(service, target, &e))?);
             }
             Some(("mode", mode)) => {
                 tmpfs.mode = Some(i64::from_str_radix(mode, 8).map_err(|_| {

@@ -7,32 +7,31 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 use shoal_types::api::{
-    EndpointPortConfig, EndpointSpec, HealthConfig, Limit, NetworkAttachmentConfig,
-    ResourceObject, ResourcesUlimits, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated,
-    ServiceSpecModeReplicatedJob, ServiceSpecRollbackConfig, ServiceSpecUpdateConfig, TaskSpec,
+    HealthConfig, NetworkAttachmentConfig, ResourcesUlimits, ServiceSpec, TaskSpec,
     TaskSpecContainerSpec, TaskSpecContainerSpecConfigs, TaskSpecContainerSpecDnsConfig,
     TaskSpecContainerSpecFile, TaskSpecContainerSpecFile1, TaskSpecContainerSpecPrivileges,
-    TaskSpecContainerSpecSecrets, TaskSpecLogDriver, TaskSpecPlacement,
-    TaskSpecPlacementPreferences, TaskSpecPlacementSpread, TaskSpecResources,
-    TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
+    TaskSpecContainerSpecSecrets, TaskSpecLogDriver,
 };
 
 use super::mounts::convert_mounts;
+use super::scheduling::{
+    endpoint, mode, placement, resources, restart_policy, rollback_config, update_config,
+};
 use super::{DEFAULT_NETWORK, LABEL_IMAGE, scoped, with_stack_label};
 use crate::error::ConvertError;
-use crate::model::{Compose, Deploy, FileRef, Healthcheck, Service, UpdateConfig};
-use crate::units::parse_nano_cpus;
+use crate::model::{Compose, FileRef, Healthcheck, Service};
 
 /// Secret and config files are world-readable by default, as in docker/cli (0o444).
 const DEFAULT_FILE_MODE: u32 = 0o444;
 
-struct Ctx<'a> {
-    stack: &'a str,
-    name: &'a str,
+/// The service being converted, for names and errors.
+pub(super) struct Ctx<'a> {
+    pub(super) stack: &'a str,
+    pub(super) name: &'a str,
 }
 
 impl Ctx<'_> {
-    fn invalid(&self, field: &str, value: &str, expected: &str) -> ConvertError {
+    pub(super) fn invalid(&self, field: &str, value: &str, expected: &str) -> ConvertError {
         ConvertError::InvalidValue {
             service: self.name.to_string(),
             field: field.to_string(),
@@ -42,20 +41,27 @@ impl Ctx<'_> {
     }
 
     /// Parses one of `allowed` into an Engine API enum.
-    fn pick<T: FromStr>(&self, field: &str, value: &str, allowed: &[&str]) -> Result<T, ConvertError> {
+    pub(super) fn pick<T: FromStr>(
+        &self,
+        field: &str,
+        value: &str,
+        allowed: &[&str],
+    ) -> Result<T, ConvertError> {
         let expected = format!("one of {}", allowed.join(", "));
         if !allowed.contains(&value) {
             return Err(self.invalid(field, value, &expected));
         }
-        value.parse().map_err(|_| self.invalid(field, value, &expected))
+        value
+            .parse()
+            .map_err(|_| self.invalid(field, value, &expected))
     }
 }
 
-fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
+pub(super) fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
     (!v.is_empty()).then_some(v)
 }
 
-fn nonzero(ns: Option<i64>) -> Option<i64> {
+pub(super) fn nonzero(ns: Option<i64>) -> Option<i64> {
     ns.filter(|&n| n != 0)
 }
 
@@ -66,9 +72,12 @@ pub(super) fn convert_service(
     project: &Compose,
 ) -> Result<ServiceSpec, ConvertError> {
     let cx = Ctx { stack, name };
-    let image = svc.image.clone().ok_or_else(|| ConvertError::MissingImage {
-        service: name.to_string(),
-    })?;
+    let image = svc
+        .image
+        .clone()
+        .ok_or_else(|| ConvertError::MissingImage {
+            service: name.to_string(),
+        })?;
     let deploy = svc.deploy.clone().unwrap_or_default();
     let mut labels = with_stack_label(stack, &deploy.labels);
     labels.insert(LABEL_IMAGE.to_string(), image.clone());
@@ -83,15 +92,33 @@ pub(super) fn convert_service(
         env: non_empty(environment(svc)),
         dir: svc.working_dir.clone(),
         user: svc.user.clone(),
-        privileges: Some(TaskSpecContainerSpecPrivileges::default()),
+        privileges: Some(TaskSpecContainerSpecPrivileges {
+            no_new_privileges: Some(false),
+            ..TaskSpecContainerSpecPrivileges::default()
+        }),
         tty: svc.tty,
         open_stdin: svc.stdin_open,
         read_only: svc.read_only,
-        mounts: non_empty(convert_mounts(stack, name, &svc.volumes, &svc.tmpfs, project)?),
+        mounts: non_empty(convert_mounts(
+            stack,
+            name,
+            &svc.volumes,
+            &svc.tmpfs,
+            project,
+        )?),
         stop_signal: svc.stop_signal.clone(),
         stop_grace_period: svc.stop_grace_period.map(|d| d.0),
-        health_check: svc.healthcheck.as_ref().map(|h| healthcheck(&cx, h)).transpose()?,
-        hosts: non_empty(svc.extra_hosts.iter().filter_map(|h| host_entry(h)).collect()),
+        health_check: svc
+            .healthcheck
+            .as_ref()
+            .map(|h| healthcheck(&cx, h))
+            .transpose()?,
+        hosts: non_empty(
+            svc.extra_hosts
+                .iter()
+                .filter_map(|h| host_entry(h))
+                .collect(),
+        ),
         dns_config: (!svc.dns.is_empty() || !svc.dns_search.is_empty()).then(|| {
             TaskSpecContainerSpecDnsConfig {
                 nameservers: non_empty(svc.dns.clone()),
@@ -99,8 +126,8 @@ pub(super) fn convert_service(
                 options: None,
             }
         }),
-        secrets: Some(secrets(&cx, &svc.secrets, project)?),
-        configs: Some(configs(&cx, &svc.configs, project)?),
+        secrets: non_empty(secrets(&cx, &svc.secrets, project)?),
+        configs: non_empty(configs(&cx, &svc.configs, project)?),
         init: svc.init,
         sysctls: (!svc.sysctls.is_empty()).then(|| svc.sysctls.clone().into_iter().collect()),
         capability_add: non_empty(cap_add),
@@ -183,7 +210,11 @@ fn effective_caps(add: &[String], drop: &[String]) -> (Vec<String>, Vec<String>)
             .iter()
             .map(|c| {
                 let c = c.trim().to_ascii_uppercase();
-                if c == "ALL" || c.starts_with("CAP_") { c } else { format!("CAP_{c}") }
+                if c == "ALL" || c.starts_with("CAP_") {
+                    c
+                } else {
+                    format!("CAP_{c}")
+                }
             })
             .collect();
         out.sort();
@@ -194,7 +225,10 @@ fn effective_caps(add: &[String], drop: &[String]) -> (Vec<String>, Vec<String>)
         out
     }
     let add = normalize(add);
-    let drop = normalize(drop).into_iter().filter(|c| !add.contains(c)).collect();
+    let drop = normalize(drop)
+        .into_iter()
+        .filter(|c| !add.contains(c))
+        .collect();
     (add, drop)
 }
 
@@ -214,7 +248,10 @@ fn healthcheck(cx: &Ctx<'_>, h: &Healthcheck) -> Result<HealthConfig, ConvertErr
         test: h.test.clone(),
         interval: nonzero(h.interval.map(|d| d.0)),
         timeout: nonzero(h.timeout.map(|d| d.0)),
-        retries: h.retries.and_then(|r| i64::try_from(r).ok()).filter(|&r| r != 0),
+        retries: h
+            .retries
+            .and_then(|r| i64::try_from(r).ok())
+            .filter(|&r| r != 0),
         start_period: nonzero(h.start_period.map(|d| d.0)),
         start_interval: nonzero(h.start_interval.map(|d| d.0)),
     })
@@ -245,10 +282,13 @@ fn secrets(
 ) -> Result<Vec<TaskSpecContainerSpecSecrets>, ConvertError> {
     let mut out = Vec::new();
     for r in refs {
-        let def = project.secrets.get(&r.source).ok_or_else(|| ConvertError::UndefinedSecret {
-            service: cx.name.to_string(),
-            secret: r.source.clone(),
-        })?;
+        let def = project
+            .secrets
+            .get(&r.source)
+            .ok_or_else(|| ConvertError::UndefinedSecret {
+                service: cx.name.to_string(),
+                secret: r.source.clone(),
+            })?;
         let (full, target, uid, gid, mode) = file_target(cx, r, def.name.as_deref());
         out.push(TaskSpecContainerSpecSecrets {
             file: Some(TaskSpecContainerSpecFile {
@@ -272,10 +312,13 @@ fn configs(
 ) -> Result<Vec<TaskSpecContainerSpecConfigs>, ConvertError> {
     let mut out = Vec::new();
     for r in refs {
-        let def = project.configs.get(&r.source).ok_or_else(|| ConvertError::UndefinedConfig {
-            service: cx.name.to_string(),
-            config: r.source.clone(),
-        })?;
+        let def = project
+            .configs
+            .get(&r.source)
+            .ok_or_else(|| ConvertError::UndefinedConfig {
+                service: cx.name.to_string(),
+                config: r.source.clone(),
+            })?;
         let (full, target, uid, gid, mode) = file_target(cx, r, def.name.as_deref());
         out.push(TaskSpecContainerSpecConfigs {
             file: Some(TaskSpecContainerSpecFile1 {
@@ -293,107 +336,6 @@ fn configs(
     Ok(out)
 }
 
-fn resources(cx: &Ctx<'_>, deploy: &Deploy) -> Result<TaskSpecResources, ConvertError> {
-    let cpus = |field: &str, v: &Option<String>| -> Result<Option<i64>, ConvertError> {
-        match v {
-            Some(c) => parse_nano_cpus(c)
-                .map(|n| Some(n).filter(|&n| n != 0))
-                .map_err(|e| cx.invalid(field, c, &e)),
-            None => Ok(None),
-        }
-    };
-    let r = deploy.resources.clone().unwrap_or_default();
-    let limits = match &r.limits {
-        Some(l) => Some(Limit {
-            nano_cpus: cpus("deploy.resources.limits.cpus", &l.cpus)?,
-            memory_bytes: l.memory.map(|m| m.0).filter(|&m| m != 0),
-            pids: l.pids.filter(|&p| p != 0),
-        }),
-        None => None,
-    };
-    let reservations = match &r.reservations {
-        Some(l) => Some(ResourceObject {
-            nano_cpus: cpus("deploy.resources.reservations.cpus", &l.cpus)?,
-            memory_bytes: l.memory.map(|m| m.0).filter(|&m| m != 0),
-            generic_resources: None,
-        }),
-        None => None,
-    };
-    Ok(TaskSpecResources {
-        limits,
-        reservations,
-        ..TaskSpecResources::default()
-    })
-}
-
-/// `deploy.restart_policy`, else the ignored-but-honoured `restart:` as docker/cli maps it.
-fn restart_policy(
-    cx: &Ctx<'_>,
-    svc: &Service,
-    deploy: &Deploy,
-) -> Result<Option<TaskSpecRestartPolicy>, ConvertError> {
-    if let Some(p) = &deploy.restart_policy {
-        let condition = match &p.condition {
-            Some(c) => Some(cx.pick::<TaskSpecRestartPolicyConditionEnum>(
-                "deploy.restart_policy.condition",
-                c,
-                &["none", "on-failure", "any"],
-            )?),
-            None => None,
-        };
-        return Ok(Some(TaskSpecRestartPolicy {
-            condition,
-            delay: p.delay.map(|d| d.0),
-            max_attempts: p.max_attempts.and_then(|m| i64::try_from(m).ok()),
-            window: p.window.map(|d| d.0),
-        }));
-    }
-    let Some(restart) = svc.restart.as_deref() else {
-        return Ok(None);
-    };
-    let (policy, count) = restart.split_once(':').unwrap_or((restart, "0"));
-    match policy {
-        "" | "no" => Ok(None),
-        "always" | "unless-stopped" => Ok(Some(TaskSpecRestartPolicy {
-            condition: Some(TaskSpecRestartPolicyConditionEnum::ANY),
-            ..TaskSpecRestartPolicy::default()
-        })),
-        "on-failure" => {
-            let attempts: i64 = count
-                .parse()
-                .map_err(|_| cx.invalid("restart", restart, "on-failure[:max-retries]"))?;
-            Ok(Some(TaskSpecRestartPolicy {
-                condition: Some(TaskSpecRestartPolicyConditionEnum::ON_FAILURE),
-                max_attempts: Some(attempts),
-                ..TaskSpecRestartPolicy::default()
-            }))
-        }
-        _ => Err(cx.invalid("restart", restart, "no, always, unless-stopped or on-failure")),
-    }
-}
-
-fn placement(deploy: &Deploy) -> TaskSpecPlacement {
-    let p = deploy.placement.clone().unwrap_or_default();
-    TaskSpecPlacement {
-        constraints: non_empty(p.constraints),
-        preferences: non_empty(
-            p.preferences
-                .into_iter()
-                .map(|pref| TaskSpecPlacementPreferences {
-                    spread: Some(TaskSpecPlacementSpread {
-                        spread_descriptor: Some(pref.spread),
-                    }),
-                })
-                .collect(),
-        ),
-        max_replicas: p
-            .max_replicas_per_node
-            .and_then(|m| i64::try_from(m).ok())
-            .filter(|&m| m != 0),
-        platforms: None,
-    }
-}
-
 /// Attachments sorted by target; the service name is an alias on user-defined networks.
 fn networks(
     cx: &Ctx<'_>,
@@ -401,7 +343,11 @@ fn networks(
     project: &Compose,
 ) -> Result<Vec<NetworkAttachmentConfig>, ConvertError> {
     let default = [(DEFAULT_NETWORK.to_string(), Default::default())].into();
-    let attached = if svc.networks.is_empty() { &default } else { &svc.networks };
+    let attached = if svc.networks.is_empty() {
+        &default
+    } else {
+        &svc.networks
+    };
     let mut out = Vec::new();
     for (key, net) in attached {
         let def = project.networks.get(key);
@@ -423,129 +369,14 @@ fn networks(
         out.push(NetworkAttachmentConfig {
             target: Some(target),
             aliases: non_empty(aliases),
-            driver_opts: (!net.driver_opts.is_empty())
-                .then(|| net.driver_opts.clone().into_iter().collect::<HashMap<_, _>>()),
+            driver_opts: (!net.driver_opts.is_empty()).then(|| {
+                net.driver_opts
+                    .clone()
+                    .into_iter()
+                    .collect::<HashMap<_, _>>()
+            }),
         });
     }
     out.sort_by(|a, b| a.target.cmp(&b.target));
     Ok(out)
-}
-
-fn mode(cx: &Ctx<'_>, deploy: &Deploy) -> Result<ServiceSpecMode, ConvertError> {
-    let replicas = deploy.replicas.and_then(|r| i64::try_from(r).ok());
-    let global_with_replicas = || ConvertError::ReplicasWithGlobalMode {
-        service: cx.name.to_string(),
-    };
-    let mode = deploy.mode.as_deref().unwrap_or("replicated");
-    Ok(match mode {
-        "replicated" | "" => ServiceSpecMode {
-            replicated: Some(ServiceSpecModeReplicated { replicas }),
-            ..ServiceSpecMode::default()
-        },
-        "global" if replicas.is_none() => ServiceSpecMode {
-            global: Some(HashMap::new()),
-            ..ServiceSpecMode::default()
-        },
-        "replicated-job" => ServiceSpecMode {
-            replicated_job: Some(ServiceSpecModeReplicatedJob {
-                max_concurrent: replicas,
-                total_completions: replicas,
-            }),
-            ..ServiceSpecMode::default()
-        },
-        "global-job" if replicas.is_none() => ServiceSpecMode {
-            global_job: Some(HashMap::new()),
-            ..ServiceSpecMode::default()
-        },
-        "global" | "global-job" => return Err(global_with_replicas()),
-        other => {
-            return Err(cx.invalid(
-                "deploy.mode",
-                other,
-                "one of replicated, global, replicated-job, global-job",
-            ));
-        }
-    })
-}
-
-fn update_config(
-    cx: &Ctx<'_>,
-    field: &str,
-    u: &UpdateConfig,
-) -> Result<ServiceSpecUpdateConfig, ConvertError> {
-    Ok(ServiceSpecUpdateConfig {
-        parallelism: Some(u.parallelism.map_or(1, |p| i64::try_from(p).unwrap_or(i64::MAX))),
-        delay: nonzero(u.delay.map(|d| d.0)),
-        failure_action: match &u.failure_action {
-            Some(a) => Some(cx.pick(
-                &format!("{field}.failure_action"),
-                a,
-                &["continue", "pause", "rollback"],
-            )?),
-            None => None,
-        },
-        monitor: nonzero(u.monitor.map(|d| d.0)),
-        max_failure_ratio: Some(u.max_failure_ratio.unwrap_or(0.0)),
-        order: Some(cx.pick(
-            &format!("{field}.order"),
-            u.order.as_deref().unwrap_or(""),
-            &["", "stop-first", "start-first"],
-        )?),
-    })
-}
-
-fn rollback_config(
-    cx: &Ctx<'_>,
-    u: &UpdateConfig,
-) -> Result<ServiceSpecRollbackConfig, ConvertError> {
-    let field = "deploy.rollback_config";
-    Ok(ServiceSpecRollbackConfig {
-        parallelism: Some(u.parallelism.map_or(1, |p| i64::try_from(p).unwrap_or(i64::MAX))),
-        delay: nonzero(u.delay.map(|d| d.0)),
-        failure_action: match &u.failure_action {
-            Some(a) => Some(cx.pick(&format!("{field}.failure_action"), a, &["continue", "pause"])?),
-            None => None,
-        },
-        monitor: nonzero(u.monitor.map(|d| d.0)),
-        max_failure_ratio: Some(u.max_failure_ratio.unwrap_or(0.0)),
-        order: Some(cx.pick(
-            &format!("{field}.order"),
-            u.order.as_deref().unwrap_or(""),
-            &["", "stop-first", "start-first"],
-        )?),
-    })
-}
-
-/// Ports sorted by published, target, protocol, mode; `endpoint_mode` lower-cased.
-fn endpoint(cx: &Ctx<'_>, svc: &Service, deploy: &Deploy) -> Result<EndpointSpec, ConvertError> {
-    let mut ports = Vec::new();
-    for p in &svc.ports {
-        let protocol = match &p.protocol {
-            Some(v) => Some(cx.pick("ports.protocol", &v.to_ascii_lowercase(), &["tcp", "udp", "sctp"])?),
-            None => None,
-        };
-        let publish_mode = match &p.mode {
-            Some(v) => Some(cx.pick("ports.mode", v, &["ingress", "host"])?),
-            None => None,
-        };
-        ports.push(EndpointPortConfig {
-            name: None,
-            protocol,
-            target_port: Some(i64::from(p.target)),
-            published_port: p.published.map(i64::from),
-            publish_mode,
-        });
-    }
-    ports.sort_by(|a, b| {
-        (a.published_port, a.target_port, a.protocol.map(|p| p.to_string()), a.publish_mode.map(|m| m.to_string()))
-            .cmp(&(b.published_port, b.target_port, b.protocol.map(|p| p.to_string()), b.publish_mode.map(|m| m.to_string())))
-    });
-    let mode = match &deploy.endpoint_mode {
-        Some(m) => Some(cx.pick("deploy.endpoint_mode", &m.to_ascii_lowercase(), &["vip", "dnsrr"])?),
-        None => None,
-    };
-    Ok(EndpointSpec {
-        mode,
-        ports: non_empty(ports),
-    })
 }

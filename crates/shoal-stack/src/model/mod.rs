@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use deploy::{
-    Deploy, Placement, Preference, ResourceLimits, ResourceReservations, Resources,
-    RestartPolicy, UpdateConfig,
+    Deploy, Placement, Preference, ResourceLimits, ResourceReservations, Resources, RestartPolicy,
+    UpdateConfig,
 };
 pub use port::ServicePort;
 pub use service::{FileRef, Healthcheck, Logging, Service, ServiceNetwork, Ulimit};
@@ -60,7 +60,11 @@ pub struct NetworkDef {
     #[serde(default, deserialize_with = "label_map")]
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub driver_opts: BTreeMap<String, String>,
-    #[serde(default, deserialize_with = "external_flag", skip_serializing_if = "is_false")]
+    #[serde(
+        default,
+        deserialize_with = "external_flag",
+        skip_serializing_if = "is_false"
+    )]
     pub external: bool,
     /// The real network name; set to the key for external networks without one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -101,7 +105,11 @@ pub struct VolumeDef {
     #[serde(default, deserialize_with = "label_map")]
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub driver_opts: BTreeMap<String, String>,
-    #[serde(default, deserialize_with = "external_flag", skip_serializing_if = "is_false")]
+    #[serde(
+        default,
+        deserialize_with = "external_flag",
+        skip_serializing_if = "is_false"
+    )]
     pub external: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -117,7 +125,11 @@ pub struct FileObjectDef {
     /// The file holding the data; made absolute against the project directory when loaded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
-    #[serde(default, deserialize_with = "external_flag", skip_serializing_if = "is_false")]
+    #[serde(
+        default,
+        deserialize_with = "external_flag",
+        skip_serializing_if = "is_false"
+    )]
     pub external: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,

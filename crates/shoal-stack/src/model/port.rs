@@ -57,12 +57,12 @@ impl ShortSyntax for ServicePort {
         } else {
             Some(parse_range(published)?)
         };
-        if let Some((p_start, p_end)) = published {
-            if p_end - p_start != t_end - t_start {
-                return Err(format!(
-                    "invalid port {spec:?}: published and target ranges differ in size"
-                ));
-            }
+        if let Some((p_start, p_end)) = published
+            && p_end - p_start != t_end - t_start
+        {
+            return Err(format!(
+                "invalid port {spec:?}: published and target ranges differ in size"
+            ));
         }
         Ok((0..=t_end - t_start)
             .map(|i| ServicePort {
@@ -90,7 +90,10 @@ mod tests {
 
     #[test]
     fn short_syntax_forms() {
-        assert_eq!(ServicePort::from_short("80").unwrap(), vec![port(None, 80, "tcp")]);
+        assert_eq!(
+            ServicePort::from_short("80").unwrap(),
+            vec![port(None, 80, "tcp")]
+        );
         assert_eq!(
             ServicePort::from_short("8080:80/udp").unwrap(),
             vec![port(Some(8080), 80, "udp")]

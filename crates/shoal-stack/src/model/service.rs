@@ -242,7 +242,9 @@ impl<'de> Deserialize<'de> for Ulimit {
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Ulimit, E> {
                 v.trim().parse().map(Ulimit::Single).map_err(|_| {
-                    E::custom(format!("expected an integer or {{soft, hard}}, found {v:?}"))
+                    E::custom(format!(
+                        "expected an integer or {{soft, hard}}, found {v:?}"
+                    ))
                 })
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Ulimit, A::Error> {

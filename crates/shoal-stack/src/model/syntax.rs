@@ -19,7 +19,9 @@ pub struct GoDuration(pub i64);
 impl<'de> Deserialize<'de> for GoDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        parse_duration(&text).map(GoDuration).map_err(de::Error::custom)
+        parse_duration(&text)
+            .map(GoDuration)
+            .map_err(de::Error::custom)
     }
 }
 
@@ -84,7 +86,10 @@ impl<'de, T, F: Fn(Vec<String>, bool) -> Result<T, String>> Visitor<'de> for Str
 
 /// `key: value` or `key: [a, b]` → a list.
 pub fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    d.deserialize_any(StringsVisitor(|v, _| Ok(v), "a string or a list of strings"))
+    d.deserialize_any(StringsVisitor(
+        |v, _| Ok(v),
+        "a string or a list of strings",
+    ))
 }
 
 /// `command: "sh -c 'x'"` (split like a shell) or `command: [sh, -c, x]`; null is unset.

@@ -57,7 +57,9 @@ pub struct TmpfsOptions {
     pub mode: Option<u32>,
 }
 
-const PROPAGATIONS: &[&str] = &["shared", "rshared", "slave", "rslave", "private", "rprivate"];
+const PROPAGATIONS: &[&str] = &[
+    "shared", "rshared", "slave", "rslave", "private", "rprivate",
+];
 const CONSISTENCIES: &[&str] = &["consistent", "cached", "delegated"];
 
 fn is_path(source: &str) -> bool {
@@ -74,7 +76,9 @@ impl ShortSyntax for ServiceVolume {
             _ => return Err(format!("invalid volume specification {spec:?}")),
         };
         if target.is_empty() {
-            return Err(format!("invalid volume specification {spec:?}: empty target"));
+            return Err(format!(
+                "invalid volume specification {spec:?}: empty target"
+            ));
         }
         let mut volume = ServiceVolume {
             kind: if is_path(source) { "bind" } else { "volume" }.to_string(),
@@ -135,7 +139,10 @@ mod tests {
         assert_eq!(bind.bind.unwrap().propagation.as_deref(), Some("rshared"));
 
         let anonymous = short("/cache");
-        assert_eq!((anonymous.kind.as_str(), anonymous.source), ("volume", None));
+        assert_eq!(
+            (anonymous.kind.as_str(), anonymous.source),
+            ("volume", None)
+        );
 
         assert!(short("data:/d:nocopy").volume.unwrap().nocopy);
         assert!(ServiceVolume::from_short("a:/b:bogus").is_err());
