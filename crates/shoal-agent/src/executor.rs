@@ -20,6 +20,28 @@ pub struct Started {
     pub pid: i64,
 }
 
+/// The engine's health state of a task's container (`State.Health.Status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Health {
+    /// The container has no healthcheck (none in the image, or `["NONE"]` in the spec).
+    #[default]
+    NoCheck,
+    /// Not asked yet: a container just started or adopted.
+    Unknown,
+    /// The healthcheck has not passed yet.
+    Starting,
+    Healthy,
+    Unhealthy,
+}
+
+impl Health {
+    /// Whether the task may be reported RUNNING: SwarmKit's container adapter waits for a
+    /// container with a healthcheck to be healthy first.
+    pub fn allows_running(self) -> bool {
+        matches!(self, Health::NoCheck | Health::Healthy)
+    }
+}
+
 /// How a task's container ended.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ExitStatus {
@@ -108,6 +130,12 @@ pub trait Executor: Send + Sync + 'static {
     /// Stops the container with the task's stop signal, killing it after its stop grace
     /// period. Stopping a stopped container is not an error.
     fn shutdown<'a>(&'a self, task: &'a Task) -> BoxFuture<'a, Result<(), ExecError>>;
+
+    /// The container's health state. Engines without healthchecks keep the default, which
+    /// reports [`Health::NoCheck`].
+    fn health<'a>(&'a self, _task: &'a Task) -> BoxFuture<'a, Result<Health, ExecError>> {
+        Box::pin(async { Ok(Health::NoCheck) })
+    }
 
     /// Removes the container and its anonymous volumes (forcibly).
     fn remove<'a>(&'a self, task: &'a Task) -> BoxFuture<'a, Result<(), ExecError>>;

@@ -37,6 +37,6 @@ pub use config::AgentConfig;
 pub use dispatcher::DispatcherClient;
 pub use error::{ExecError, SessionError};
 pub use executor::{
-    Executor, ExistingContainer, ExitStatus, LogLine, LogOptions, LogStream, Started,
+    Executor, ExistingContainer, ExitStatus, Health, LogLine, LogOptions, LogStream, Started,
 };
 pub use step::{Action, ContainerState, Observed, Report, step};

@@ -11,15 +11,21 @@ use crate::backoff::Backoff;
 use crate::clock::Clock;
 use crate::config::AgentConfig;
 use crate::error::ExecError;
-use crate::executor::Executor;
+use crate::executor::{Executor, Health};
 use crate::reporter::StatusSender;
 use crate::step::{Action, ContainerState, Observed, step};
 use shoal_types::dispatch::StatusUpdate;
 use shoal_types::{Task, TaskStatus};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
+
+/// How often a starting container's health is read: often, because an update waits on it.
+const HEALTH_POLL_STARTING: Duration = Duration::from_millis(250);
+/// How often a healthy container's health is read, to notice it turning unhealthy.
+const HEALTH_POLL_RUNNING: Duration = Duration::from_secs(1);
 
 /// How many times a removal retries a temporarily unavailable engine before giving up (the
 /// container is then found again by the next agent start's adoption pass).
@@ -56,6 +62,8 @@ enum OpResult {
     Started { container_id: String, pid: i64 },
     Exited(crate::executor::ExitStatus),
     Stopped,
+    /// The container's health changed while it ran.
+    Health(Health),
 }
 
 /// Drives one task until it is removed from the assignment set or the agent stops.
@@ -158,7 +166,9 @@ fn apply(observed: &mut Observed, result: OpResult) {
                 observed.container_id = container_id;
             }
             observed.container = ContainerState::Running { pid };
+            observed.health = Health::Unknown;
         }
+        OpResult::Health(health) => observed.health = health,
         OpResult::Exited(exit) => {
             if !exit.container_id.is_empty() {
                 observed.container_id = exit.container_id.clone();
@@ -186,6 +196,12 @@ async fn perform(
                 container_id: s.container_id,
                 pid: s.pid,
             }),
+            Action::Wait if observed.health != Health::NoCheck => {
+                tokio::select! {
+                    exit = exec.wait(task) => exit.map(OpResult::Exited),
+                    health = watch_health(exec, task, observed.health) => Ok(OpResult::Health(health)),
+                }
+            }
             Action::Wait => exec.wait(task).await.map(OpResult::Exited),
             Action::Shutdown => match exec.shutdown(task).await {
                 Err(e) if e.is_not_found() => Ok(OpResult::Stopped),
@@ -220,6 +236,31 @@ async fn perform(
                 }
             }
             result = &mut op => return Outcome::Done(result),
+        }
+    }
+}
+
+/// Polls the container's health until it differs from `current` (the engine runs the
+/// healthcheck; this only reads its verdict). Read errors are logged and retried: a container
+/// that is gone ends the concurrent `wait` instead.
+async fn watch_health(exec: &dyn Executor, task: &Task, current: Health) -> Health {
+    let mut first = current == Health::Unknown;
+    loop {
+        if !first {
+            let period = match current {
+                Health::Healthy => HEALTH_POLL_RUNNING,
+                _ => HEALTH_POLL_STARTING,
+            };
+            tokio::time::sleep(period).await;
+        }
+        first = false;
+        match exec.health(task).await {
+            Ok(health) if health != current => {
+                debug!(?health, "container health changed");
+                return health;
+            }
+            Ok(_) => {}
+            Err(e) => debug!(error = %e, "reading container health failed"),
         }
     }
 }

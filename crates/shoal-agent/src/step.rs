@@ -6,7 +6,7 @@
 //! task, one after fails it; a desired state of SHUTDOWN or beyond stops the container and
 //! reports SHUTDOWN. The runner performs the returned action and feeds the outcome back in.
 
-use crate::executor::ExitStatus;
+use crate::executor::{ExitStatus, Health};
 use shoal_types::api::ContainerStatus;
 use shoal_types::{Task, TaskState};
 
@@ -36,7 +36,12 @@ pub struct Observed {
     pub container: ContainerState,
     /// The container's id once known (empty before).
     pub container_id: String,
+    /// The container's health while it runs.
+    pub health: Health,
 }
+
+/// `Status.Err` of a task whose container became unhealthy.
+pub const UNHEALTHY_ERR: &str = "task: unhealthy container";
 
 /// A status to report to the dispatcher.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,6 +126,21 @@ pub fn step(task: &Task, observed: &Observed) -> Action {
                 message_for(TaskState::Shutdown),
                 String::new(),
             );
+        }
+        // An unhealthy container fails the task; the restart policy replaces it.
+        ContainerState::Running { .. } if observed.health == Health::Unhealthy => {
+            return report(
+                observed,
+                TaskState::Failed,
+                message_for(TaskState::Running),
+                UNHEALTHY_ERR.to_string(),
+            );
+        }
+        // A container with a healthcheck stays STARTING until it is healthy.
+        ContainerState::Running { .. }
+            if current < TaskState::Running && !observed.health.allows_running() =>
+        {
+            return Action::Wait;
         }
         ContainerState::Running { .. } if current < TaskState::Running => {
             return report(

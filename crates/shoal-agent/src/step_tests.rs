@@ -16,6 +16,7 @@ fn at(state: TaskState, container: ContainerState) -> Observed {
         state,
         container,
         container_id: String::new(),
+        health: Health::NoCheck,
     }
 }
 
@@ -83,6 +84,7 @@ fn the_running_report_carries_container_id_and_pid() {
         state: TaskState::Starting,
         container: ContainerState::Running { pid: 7 },
         container_id: "abc".into(),
+        health: Health::NoCheck,
     };
     let r = reported(step(&t, &obs));
     let cs = r.container_status.unwrap();
@@ -317,4 +319,33 @@ fn messages_match_swarmkit() {
     assert_eq!(message_for(TaskState::Ready), "prepared");
     assert_eq!(message_for(TaskState::Running), "started");
     assert_eq!(message_for(TaskState::Complete), "finished");
+}
+
+#[test]
+fn a_container_with_a_healthcheck_stays_starting_until_healthy() {
+    let t = task(TaskState::Running);
+    let mut obs = at(TaskState::Starting, ContainerState::Running { pid: 9 });
+    obs.health = Health::Unknown;
+    assert_eq!(step(&t, &obs), Action::Wait, "health not known yet");
+    obs.health = Health::Starting;
+    assert_eq!(step(&t, &obs), Action::Wait, "(health: starting)");
+    obs.health = Health::Healthy;
+    assert_eq!(reported(step(&t, &obs)).state, TaskState::Running);
+}
+
+#[test]
+fn an_unhealthy_container_fails_the_task() {
+    let t = task(TaskState::Running);
+    for state in [TaskState::Starting, TaskState::Running] {
+        let mut obs = at(state, ContainerState::Running { pid: 9 });
+        obs.health = Health::Unhealthy;
+        let r = reported(step(&t, &obs));
+        assert_eq!(
+            (r.state, r.message, r.err.as_str()),
+            (TaskState::Failed, "started", "task: unhealthy container")
+        );
+    }
+    let mut failed = at(TaskState::Failed, ContainerState::Running { pid: 9 });
+    failed.health = Health::Unhealthy;
+    assert_eq!(step(&t, &failed), Action::Shutdown, "then its container is stopped");
 }

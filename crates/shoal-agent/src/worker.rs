@@ -8,7 +8,7 @@
 //! task) and removes the others.
 
 use crate::backoff::Backoff;
-use crate::executor::{ExistingContainer, ExitStatus};
+use crate::executor::{ExistingContainer, ExitStatus, Health};
 use crate::runner::{self, RunnerContext, RunnerInput};
 use crate::step::{ContainerState, Observed};
 use shoal_types::{NodeId, Task, TaskId};
@@ -48,10 +48,17 @@ pub(crate) fn initial_observation(task: &Task, existing: Option<&ExistingContain
     } else {
         ContainerState::Created
     };
+    // A running container's health is asked again before the task counts as running.
+    let health = if c.running {
+        Health::Unknown
+    } else {
+        Health::NoCheck
+    };
     Observed {
         state: task.status.state,
         container,
         container_id: c.container_id.clone(),
+        health,
     }
 }
 

@@ -61,6 +61,12 @@ pub struct DaemonArgs {
 pub enum BenchTarget {
     /// Raft write throughput and latency
     Raft,
+    /// The scheduler alone: 100,000 tasks onto 1,000 nodes
+    Scheduler,
+    /// `service create --replicas 30` until 30 containers run, shoal vs Docker's swarm mode
+    Services,
+    /// Resident memory of an idle one-node manager
+    Idle,
 }
 
 /// `shoal bench` options.

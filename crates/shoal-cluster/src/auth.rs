@@ -62,6 +62,7 @@ pub fn access_for(p: &str) -> Option<Access> {
     match p {
         path::JOIN_CA | path::JOIN_SIGN => Some(Access::Anyone),
         path::CERT_RENEW
+        | path::NODE_STATE
         | path::DISPATCHER_SESSION
         | path::DISPATCHER_STATUS
         | path::DISPATCHER_HEARTBEAT => Some(Access::Node),
@@ -69,6 +70,7 @@ pub fn access_for(p: &str) -> Option<Access> {
         | path::RAFT_VOTE
         | path::RAFT_PRE_VOTE
         | path::RAFT_SNAPSHOT
+        | path::RAFT_PROPOSE
         | path::API_FORWARD => Some(Access::Manager),
         _ => None,
     }
@@ -140,6 +142,8 @@ mod tests {
             (path::RAFT_PRE_VOTE, Access::Manager),
             (path::RAFT_SNAPSHOT, Access::Manager),
             (path::API_FORWARD, Access::Manager),
+            (path::RAFT_PROPOSE, Access::Manager),
+            (path::NODE_STATE, Access::Node),
         ];
         for (p, a) in all {
             assert_eq!(access_for(p), Some(a), "{p}");

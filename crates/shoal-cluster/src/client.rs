@@ -27,7 +27,8 @@ use crate::session_stream::SessionStream;
 use crate::tls::{ClientTlsSource, TlsCell};
 use crate::wire::{
     Ack, ErrorBody, ForwardRequest, ForwardResponse, HeartbeatRequest, JoinRequest, JoinResponse,
-    MAX_BODY_BYTES, RenewRequest, RenewResponse, RootCaResponse, SnapshotRequest, path,
+    MAX_BODY_BYTES, NodeStateRequest, NodeStateResponse, ProposeRequest, ProposeResponse,
+    RenewRequest, RenewResponse, RootCaResponse, SnapshotRequest, path,
 };
 
 /// Deadline of a call when the caller gives none: SwarmKit's dispatcher RPCs use seconds,
@@ -220,6 +221,27 @@ impl ClusterClient {
         req: &ForwardRequest,
     ) -> Result<ForwardResponse, ClientError> {
         self.call("forward API request", addr, path::API_FORWARD, req, None)
+            .await
+    }
+
+    /// `/raft/propose`: commit `req` on the leader at `addr`.
+    pub async fn propose(
+        &self,
+        addr: &str,
+        req: &ProposeRequest,
+    ) -> Result<ProposeResponse, ClientError> {
+        self.call("forward proposal", addr, path::RAFT_PROPOSE, req, None)
+            .await
+    }
+
+    /// `/node/state`, bounded by `timeout`.
+    pub async fn node_state(
+        &self,
+        addr: &str,
+        req: &NodeStateRequest,
+        timeout: Duration,
+    ) -> Result<NodeStateResponse, ClientError> {
+        self.call("read node state", addr, path::NODE_STATE, req, Some(timeout))
             .await
     }
 

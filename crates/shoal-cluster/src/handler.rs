@@ -17,7 +17,8 @@ use tokio::sync::mpsc;
 use crate::auth::NodePeer;
 use crate::error::ClusterError;
 use crate::wire::{
-    ForwardRequest, ForwardResponse, HeartbeatRequest, JoinRequest, JoinResponse, RenewRequest,
+    ForwardRequest, ForwardResponse, HeartbeatRequest, JoinRequest, JoinResponse,
+    NodeStateRequest, NodeStateResponse, ProposeRequest, ProposeResponse, RenewRequest,
     RenewResponse, SnapshotRequest,
 };
 
@@ -91,4 +92,21 @@ pub trait ClusterHandler: Send + Sync + 'static {
 
     /// `/api/forward` (managers only): run an Engine API write on the leader.
     fn forward(&self, peer: NodePeer, req: ForwardRequest) -> HandlerResult<'_, ForwardResponse>;
+
+    /// `/raft/propose` (managers only): commit a follower's store proposal on this leader.
+    /// A follower answers [`ClusterError::NotLeader`]. The default refuses (for handlers that
+    /// do not forward writes).
+    fn propose(&self, _peer: NodePeer, _req: ProposeRequest) -> HandlerResult<'_, ProposeResponse> {
+        Box::pin(async { Err(ClusterError::Unavailable("this node does not accept proposals".into())) })
+    }
+
+    /// `/node/state`: what the cluster wants of `peer` and where the managers are. The
+    /// default refuses.
+    fn node_state(
+        &self,
+        _peer: NodePeer,
+        _req: NodeStateRequest,
+    ) -> HandlerResult<'_, NodeStateResponse> {
+        Box::pin(async { Err(ClusterError::Unavailable("node state is not served here".into())) })
+    }
 }

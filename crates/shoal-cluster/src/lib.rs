@@ -41,5 +41,6 @@ pub use session_stream::SessionStream;
 pub use tls::{ClientTlsSource, TlsCell, TlsSource};
 pub use wire::{
     ForwardRequest, ForwardResponse, HeartbeatRequest, JoinRequest, JoinResponse, ManagerInfo,
-    RenewRequest, RenewResponse, SnapshotRequest,
+    NodeStateRequest, NodeStateResponse, ProposeRequest, ProposeResponse, RenewRequest,
+    RenewResponse, SnapshotRequest,
 };

@@ -24,8 +24,9 @@ use crate::error::ClusterError;
 use crate::handler::ClusterHandler;
 use crate::ndjson::encode_line;
 use crate::wire::{
-    Ack, ForwardRequest, HeartbeatRequest, JoinRequest, MAX_BODY_BYTES, RenewRequest,
-    RootCaResponse, SnapshotRequest, path,
+    Ack, ForwardRequest, HeartbeatRequest, JoinRequest, MAX_BODY_BYTES, NodeStateRequest,
+    NodeStateResponse, ProposeRequest, ProposeResponse, RenewRequest, RootCaResponse,
+    SnapshotRequest, path,
 };
 
 /// Content type of the session stream.
@@ -51,6 +52,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(path::DISPATCHER_STATUS, post(status))
         .route(path::DISPATCHER_HEARTBEAT, post(heartbeat))
         .route(path::API_FORWARD, post(forward))
+        .route(path::RAFT_PROPOSE, post(propose))
+        .route(path::NODE_STATE, post(node_state))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
@@ -207,4 +210,20 @@ async fn forward(
     JsonBody(req): JsonBody<ForwardRequest>,
 ) -> Answer<crate::wire::ForwardResponse> {
     Ok(Json(s.handler.forward(node(&peer)?, req).await?))
+}
+
+async fn propose(
+    State(s): State<AppState>,
+    Extension(peer): Extension<PeerIdentity>,
+    JsonBody(req): JsonBody<ProposeRequest>,
+) -> Answer<ProposeResponse> {
+    Ok(Json(s.handler.propose(node(&peer)?, req).await?))
+}
+
+async fn node_state(
+    State(s): State<AppState>,
+    Extension(peer): Extension<PeerIdentity>,
+    JsonBody(req): JsonBody<NodeStateRequest>,
+) -> Answer<NodeStateResponse> {
+    Ok(Json(s.handler.node_state(node(&peer)?, req).await?))
 }

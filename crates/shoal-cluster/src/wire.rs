@@ -24,6 +24,8 @@ pub mod path {
     pub const DISPATCHER_STATUS: &str = "/dispatcher/status";
     pub const DISPATCHER_HEARTBEAT: &str = "/dispatcher/heartbeat";
     pub const API_FORWARD: &str = "/api/forward";
+    pub const RAFT_PROPOSE: &str = "/raft/propose";
+    pub const NODE_STATE: &str = "/node/state";
 }
 
 /// Answer of `/join/ca`: the cluster's root certificate.
@@ -113,6 +115,39 @@ pub struct ForwardResponse {
     pub headers: Vec<(String, String)>,
     #[serde(with = "b64")]
     pub body: Vec<u8>,
+}
+
+/// `/raft/propose` (managers only): a follower hands a store proposal to the leader, which
+/// commits it and answers with the index it was applied at (or the store's refusal, which is
+/// committed too and changed nothing).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProposeRequest {
+    pub proposal: shoal_store::Proposal,
+}
+
+/// Answer of `/raft/propose`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProposeResponse {
+    pub result: Result<u64, shoal_store::StoreError>,
+}
+
+/// `/node/state`: a node asks what the cluster wants of it (its desired role, its raft id)
+/// and where the managers are. A node whose desired role became manager and that has no raft
+/// id yet gets one, with `advertise_addr` recorded as its manager address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStateRequest {
+    /// The caller's cluster address (`host:port`).
+    pub advertise_addr: String,
+}
+
+/// Answer of `/node/state`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStateResponse {
+    /// The role the cluster wants this node to have (its spec).
+    pub role: Role,
+    /// The raft id reserved for this node; 0 while it is not to be a manager.
+    pub raft_id: u64,
+    pub managers: Vec<ManagerInfo>,
 }
 
 /// Body of every error answer. `kind` names the [`ClusterError`](crate::ClusterError)

@@ -15,6 +15,7 @@ pub mod reaper;
 pub mod restart;
 pub mod scheduler;
 pub mod supervisor;
+pub mod update;
 
 pub use dispatcher::Dispatcher;
 pub use error::{ControllerError, DispatcherError};

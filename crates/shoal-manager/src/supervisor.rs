@@ -9,7 +9,7 @@
 use crate::dispatcher::Dispatcher;
 use crate::error::ControllerError;
 use crate::orchestrator::{global, jobs, replicated};
-use crate::{allocator, reaper, restart, scheduler};
+use crate::{allocator, reaper, restart, scheduler, update};
 use shoal_store::StoreHandle;
 use std::future::Future;
 use std::time::Duration;
@@ -28,7 +28,7 @@ pub struct Controllers {
 
 impl Controllers {
     /// Starts the allocator, the orchestrators (replicated, global, jobs), the restart
-    /// supervisor, the scheduler, the task reaper and the dispatcher on the current runtime.
+    /// and update supervisors, the scheduler, the task reaper and the dispatcher on the current runtime.
     /// They stop when `cancel` fires.
     pub fn spawn(store: StoreHandle, cancel: CancellationToken) -> Self {
         let mut tasks = JoinSet::new();
@@ -46,6 +46,7 @@ impl Controllers {
         start!("global-orchestrator", global::run);
         start!("jobs-orchestrator", jobs::run);
         start!("restart-supervisor", restart::run);
+        start!("update-supervisor", update::run);
         start!("scheduler", scheduler::run);
         start!("task-reaper", reaper::run);
         let d = dispatcher.clone();

@@ -6,7 +6,7 @@ use crate::table::{Indexed, Table};
 use crate::watch::{Event, EventKind, Watcher};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
-use shoal_types::{Cluster, Kind, Node, Object, Service, Task};
+use shoal_types::{Cluster, Config, Kind, Network, Node, Object, Secret, Service, Task};
 use tokio::sync::broadcast;
 
 /// Events buffered per subscriber before it is considered lagging and must resync.
@@ -68,6 +68,33 @@ impl Indexed for Cluster {
     }
 }
 
+impl Indexed for Secret {
+    fn id(&self) -> &str {
+        self.id.as_str()
+    }
+    fn unique_name(&self) -> Option<&str> {
+        self.spec.name.as_deref()
+    }
+}
+
+impl Indexed for Config {
+    fn id(&self) -> &str {
+        self.id.as_str()
+    }
+    fn unique_name(&self) -> Option<&str> {
+        self.spec.name.as_deref()
+    }
+}
+
+impl Indexed for Network {
+    fn id(&self) -> &str {
+        self.id.as_str()
+    }
+    fn unique_name(&self) -> Option<&str> {
+        Some(self.spec.name.as_str())
+    }
+}
+
 /// Every table, read together under one lock.
 #[derive(Debug, Clone, Default)]
 pub struct Tables {
@@ -75,6 +102,9 @@ pub struct Tables {
     pub services: Table<Service>,
     pub tasks: Table<Task>,
     pub clusters: Table<Cluster>,
+    pub secrets: Table<Secret>,
+    pub configs: Table<Config>,
+    pub networks: Table<Network>,
     /// Raft index of the last applied proposal.
     pub applied_index: u64,
 }
@@ -87,6 +117,9 @@ impl Tables {
             Kind::Service => self.services.get(id).cloned().map(Object::Service),
             Kind::Task => self.tasks.get(id).cloned().map(Object::Task),
             Kind::Cluster => self.clusters.get(id).cloned().map(Object::Cluster),
+            Kind::Secret => self.secrets.get(id).cloned().map(Object::Secret),
+            Kind::Config => self.configs.get(id).cloned().map(Object::Config),
+            Kind::Network => self.networks.get(id).cloned().map(Object::Network),
         }
     }
 
@@ -94,6 +127,9 @@ impl Tables {
         match kind {
             Kind::Service => self.services.name_owner(name),
             Kind::Cluster => self.clusters.name_owner(name),
+            Kind::Secret => self.secrets.name_owner(name),
+            Kind::Config => self.configs.name_owner(name),
+            Kind::Network => self.networks.name_owner(name),
             Kind::Node | Kind::Task => None,
         }
     }
@@ -112,6 +148,15 @@ impl Tables {
             Object::Cluster(o) => {
                 self.clusters.put(o);
             }
+            Object::Secret(o) => {
+                self.secrets.put(o);
+            }
+            Object::Config(o) => {
+                self.configs.put(o);
+            }
+            Object::Network(o) => {
+                self.networks.put(o);
+            }
         }
     }
 
@@ -121,6 +166,9 @@ impl Tables {
             Kind::Service => self.services.remove(id).map(Object::Service),
             Kind::Task => self.tasks.remove(id).map(Object::Task),
             Kind::Cluster => self.clusters.remove(id).map(Object::Cluster),
+            Kind::Secret => self.secrets.remove(id).map(Object::Secret),
+            Kind::Config => self.configs.remove(id).map(Object::Config),
+            Kind::Network => self.networks.remove(id).map(Object::Network),
         }
     }
 
@@ -135,6 +183,9 @@ impl Tables {
         out.extend(self.nodes.iter().cloned().map(Object::Node));
         out.extend(self.services.iter().cloned().map(Object::Service));
         out.extend(self.tasks.iter().cloned().map(Object::Task));
+        out.extend(self.secrets.iter().cloned().map(Object::Secret));
+        out.extend(self.configs.iter().cloned().map(Object::Config));
+        out.extend(self.networks.iter().cloned().map(Object::Network));
         out
     }
 }

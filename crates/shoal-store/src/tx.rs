@@ -149,7 +149,10 @@ impl Tx<'_> {
             let taken = match kind {
                 Kind::Service => self.tables.services.name_owner(name).is_some(),
                 Kind::Cluster => self.tables.clusters.name_owner(name).is_some(),
-                _ => false,
+                Kind::Secret => self.tables.secrets.name_owner(name).is_some(),
+                Kind::Config => self.tables.configs.name_owner(name).is_some(),
+                Kind::Network => self.tables.networks.name_owner(name).is_some(),
+                Kind::Node | Kind::Task => false,
             };
             if taken {
                 return Err(StoreError::NameConflict {

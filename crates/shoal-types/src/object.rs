@@ -1,6 +1,6 @@
 //! A sum of every stored object kind, used by the store's tables, actions and events.
 
-use crate::{Cluster, Node, Service, Task};
+use crate::{Cluster, Config, Network, Node, Secret, Service, Task};
 use serde::{Deserialize, Serialize};
 
 /// The kinds of object in the store.
@@ -10,6 +10,9 @@ pub enum Kind {
     Service,
     Task,
     Cluster,
+    Secret,
+    Config,
+    Network,
 }
 
 impl Kind {
@@ -20,6 +23,9 @@ impl Kind {
             Kind::Service => "service",
             Kind::Task => "task",
             Kind::Cluster => "cluster",
+            Kind::Secret => "secret",
+            Kind::Config => "config",
+            Kind::Network => "network",
         }
     }
 }
@@ -33,6 +39,9 @@ pub enum Object {
     Service(Service),
     Task(Task),
     Cluster(Cluster),
+    Secret(Secret),
+    Config(Config),
+    Network(Network),
 }
 
 impl Object {
@@ -42,6 +51,9 @@ impl Object {
             Object::Service(_) => Kind::Service,
             Object::Task(_) => Kind::Task,
             Object::Cluster(_) => Kind::Cluster,
+            Object::Secret(_) => Kind::Secret,
+            Object::Config(_) => Kind::Config,
+            Object::Network(_) => Kind::Network,
         }
     }
 
@@ -51,6 +63,9 @@ impl Object {
             Object::Service(o) => o.id.as_str(),
             Object::Task(o) => o.id.as_str(),
             Object::Cluster(o) => o.id.as_str(),
+            Object::Secret(o) => o.id.as_str(),
+            Object::Config(o) => o.id.as_str(),
+            Object::Network(o) => o.id.as_str(),
         }
     }
 
@@ -59,6 +74,9 @@ impl Object {
         match self {
             Object::Service(s) => s.spec.name.as_deref(),
             Object::Cluster(c) => c.spec.name.as_deref(),
+            Object::Secret(o) => o.spec.name.as_deref(),
+            Object::Config(o) => o.spec.name.as_deref(),
+            Object::Network(o) => Some(o.spec.name.as_str()),
             Object::Node(_) | Object::Task(_) => None,
         }
     }
@@ -69,6 +87,9 @@ impl Object {
             Object::Service(o) => &o.meta,
             Object::Task(o) => &o.meta,
             Object::Cluster(o) => &o.meta,
+            Object::Secret(o) => &o.meta,
+            Object::Config(o) => &o.meta,
+            Object::Network(o) => &o.meta,
         }
     }
 
@@ -78,6 +99,9 @@ impl Object {
             Object::Service(o) => &mut o.meta,
             Object::Task(o) => &mut o.meta,
             Object::Cluster(o) => &mut o.meta,
+            Object::Secret(o) => &mut o.meta,
+            Object::Config(o) => &mut o.meta,
+            Object::Network(o) => &mut o.meta,
         }
     }
 }

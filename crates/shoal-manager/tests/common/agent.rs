@@ -57,7 +57,10 @@ impl FakeAgent {
                             self.sessions.lock().insert(self.node_id.clone(), a.session_id.clone());
                             let mut updates = Vec::new();
                             for t in &a.tasks {
-                                if t.desired_state <= TaskState::Running && t.status.state < TaskState::Running {
+                                if t.desired_state == TaskState::Ready && t.status.state < TaskState::Ready {
+                                    // Prepared but not started: a stop-first update's new task.
+                                    updates.push(status(t, TaskState::Ready, "prepared"));
+                                } else if t.desired_state == TaskState::Running && t.status.state < TaskState::Running {
                                     updates.push(status(t, TaskState::Running, "started"));
                                     if t.job_iteration.is_some() {
                                         jobs.push((t.id.clone(), Instant::now() + JOB_RUNTIME));

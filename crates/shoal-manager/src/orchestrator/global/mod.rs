@@ -156,26 +156,12 @@ impl GlobalOrchestrator {
                     service.id = %service.id,
                     create = plan.create_on.len(),
                     shutdown = plan.shutdown.len(),
-                    replace = plan.replace.len(),
                     "reconciling global service"
                 );
                 let mut budget = MAX_CHANGES_PER_TX;
                 for task_id in plan.shutdown.iter().take(budget) {
                     orchestrator::stage_stop(tx, task_id, TaskState::Shutdown)?;
                     budget -= 1;
-                }
-                for (old, node) in plan.replace.iter().take(budget / 2) {
-                    if orchestrator::stage_stop(tx, old, TaskState::Shutdown)? {
-                        let task = new_task(
-                            &service,
-                            0,
-                            Some(node.clone()),
-                            TaskId::generate(rng),
-                            stamp.clone(),
-                        );
-                        tx.create(Object::Task(task))?;
-                    }
-                    budget -= 2;
                 }
                 for node in plan.create_on.iter().take(budget) {
                     let task = new_task(

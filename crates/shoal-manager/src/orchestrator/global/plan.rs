@@ -19,17 +19,15 @@ pub struct Plan {
     pub create_on: Vec<NodeId>,
     /// Tasks to stop: on nodes that left, were drained or went down, and duplicates.
     pub shutdown: Vec<TaskId>,
-    /// Dirty tasks to replace on their node.
-    pub replace: Vec<(TaskId, NodeId)>,
 }
 
 impl Plan {
     pub fn is_empty(&self) -> bool {
-        self.create_on.is_empty() && self.shutdown.is_empty() && self.replace.is_empty()
+        self.create_on.is_empty() && self.shutdown.is_empty()
     }
 
     pub fn changes(&self) -> usize {
-        self.create_on.len() + self.shutdown.len() + 2 * self.replace.len()
+        self.create_on.len() + self.shutdown.len()
     }
 }
 
@@ -77,6 +75,11 @@ pub fn reconcile(service: &Service, tasks: &[&Task], nodes: &[&Node]) -> Plan {
             plan.shutdown.extend(here.iter().map(|t| t.id.clone()));
             continue;
         }
+        // A node whose tasks are being updated is the update supervisor's (it may run an
+        // old and a new task at once during a start-first update).
+        if here.iter().any(|t| is_dirty(service, t)) {
+            continue;
+        }
         here.sort_by(|a, b| {
             (
                 a.status.state.is_terminal(),
@@ -89,11 +92,7 @@ pub fn reconcile(service: &Service, tasks: &[&Task], nodes: &[&Node]) -> Plan {
                     &b.id,
                 ))
         });
-        let (keep, extra) = here.split_at(1);
-        plan.shutdown.extend(extra.iter().map(|t| t.id.clone()));
-        if is_dirty(service, keep[0]) {
-            plan.replace.push((keep[0].id.clone(), node.id.clone()));
-        }
+        plan.shutdown.extend(here.iter().skip(1).map(|t| t.id.clone()));
     }
     // Tasks on nodes that no longer exist (or that never had a node).
     plan.shutdown

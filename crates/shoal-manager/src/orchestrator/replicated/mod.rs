@@ -6,8 +6,8 @@
 //! slot empty until the service changes again. It also owns the tasks of deleted services
 //! (of any mode): they get desired state REMOVE.
 //!
-//! Until the rolling updater exists, dirty tasks (made from an older template) are replaced
-//! at once, each in its own slot.
+//! Dirty tasks (made from an older template) are the [update supervisor](crate::update)'s:
+//! it replaces them slot by slot as the service's update config says.
 
 pub mod plan;
 
@@ -129,21 +129,12 @@ impl ReplicatedOrchestrator {
                     service.id = %service.id,
                     create = plan.create.len(),
                     shutdown = plan.shutdown.len(),
-                    replace = plan.replace.len(),
                     "reconciling replicated service"
                 );
                 let mut budget = MAX_CHANGES_PER_TX;
                 for task_id in plan.shutdown.iter().take(budget) {
                     orchestrator::stage_stop(tx, task_id, TaskState::Shutdown)?;
                     budget -= 1;
-                }
-                for (old, slot) in plan.replace.iter().take(budget / 2) {
-                    if orchestrator::stage_stop(tx, old, TaskState::Shutdown)? {
-                        let task =
-                            new_task(&service, *slot, None, TaskId::generate(rng), stamp.clone());
-                        tx.create(Object::Task(task))?;
-                    }
-                    budget -= 2;
                 }
                 for slot in plan.create.iter().take(budget) {
                     let task =

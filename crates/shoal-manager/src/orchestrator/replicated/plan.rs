@@ -19,37 +19,48 @@ pub struct Plan {
     pub create: Vec<u64>,
     /// Tasks to stop (desired SHUTDOWN): slots scaled away and duplicates.
     pub shutdown: Vec<TaskId>,
-    /// Dirty tasks to replace in place: the old task stops, a new one takes its slot.
-    pub replace: Vec<(TaskId, u64)>,
 }
 
 impl Plan {
     pub fn is_empty(&self) -> bool {
-        self.create.is_empty() && self.shutdown.is_empty() && self.replace.is_empty()
+        self.create.is_empty() && self.shutdown.is_empty()
     }
 
     /// How many store changes the plan makes.
     pub fn changes(&self) -> usize {
-        self.create.len() + self.shutdown.len() + 2 * self.replace.len()
+        self.create.len() + self.shutdown.len()
     }
 }
 
 /// Decides the writes that bring `service` (replicated mode) to its replica count, given all
 /// of its tasks. Any other mode gets an empty plan.
+///
+/// A slot holding a dirty task (made from an older spec) belongs to the
+/// [update supervisor](crate::update): it may hold an old and a new task at once during a
+/// `start-first` update, so its tasks are neither deduplicated nor replaced here; it is only
+/// counted, and stopped as a whole when the service is scaled down.
 pub fn reconcile(service: &Service, tasks: &[&Task]) -> Plan {
     let ServiceMode::Replicated { replicas } = service.mode() else {
         return Plan::default();
     };
     let mut plan = Plan::default();
-    let mut slots: BTreeMap<u64, &Task> = BTreeMap::new();
-    let mut runnable: Vec<&Task> = tasks.iter().copied().filter(|t| is_runnable(t)).collect();
-    runnable.sort_by(|a, b| keep_order(a).cmp(&keep_order(b)));
-    for task in runnable {
-        if task.slot == 0 || slots.contains_key(&task.slot) {
+    let mut groups: BTreeMap<u64, Vec<&Task>> = BTreeMap::new();
+    for task in tasks.iter().copied().filter(|t| is_runnable(t)) {
+        if task.slot == 0 {
             plan.shutdown.push(task.id.clone());
         } else {
-            slots.insert(task.slot, task);
+            groups.entry(task.slot).or_default().push(task);
         }
+    }
+    let mut slots: BTreeMap<u64, &Task> = BTreeMap::new();
+    for (slot, group) in &mut groups {
+        group.sort_by(|a, b| keep_order(a).cmp(&keep_order(b)));
+        let updating = group.iter().any(|t| is_dirty(service, t));
+        if !updating {
+            plan.shutdown.extend(group.iter().skip(1).map(|t| t.id.clone()));
+            group.truncate(1);
+        }
+        slots.insert(*slot, group[0]);
     }
 
     let count = slots.len() as u64;
@@ -66,15 +77,9 @@ pub fn reconcile(service: &Service, tasks: &[&Task]) -> Plan {
             .into_iter()
             .take((count - replicas) as usize)
         {
-            if let Some(task) = slots.remove(&slot) {
-                plan.shutdown.push(task.id.clone());
+            if let Some(group) = groups.get(&slot) {
+                plan.shutdown.extend(group.iter().map(|t| t.id.clone()));
             }
-        }
-    }
-
-    for (slot, task) in &slots {
-        if is_dirty(service, task) {
-            plan.replace.push((task.id.clone(), *slot));
         }
     }
     plan
@@ -162,7 +167,7 @@ mod tests {
     fn a_new_service_gets_one_task_per_slot() {
         let plan = reconcile(&service(3), &[]);
         assert_eq!(plan.create, [1, 2, 3]);
-        assert!(plan.shutdown.is_empty() && plan.replace.is_empty());
+        assert!(plan.shutdown.is_empty());
     }
 
     #[test]
@@ -239,7 +244,7 @@ mod tests {
     }
 
     #[test]
-    fn a_changed_template_replaces_tasks_in_their_slots() {
+    fn slots_being_updated_are_left_to_the_update_supervisor() {
         let mut svc = service(2);
         svc.spec_version = Version { index: 9 };
         svc.spec.task_template = Some(TaskSpec {
@@ -249,16 +254,32 @@ mod tests {
             }),
             ..Default::default()
         });
+        let mut new = task("new", 1, "n1", TaskState::Starting);
+        new.spec = svc.spec.task_template.clone().unwrap_or_default();
+        new.spec_version = svc.spec_version;
         let tasks = [
             task("a", 1, "n1", TaskState::Running),
+            new,
             task("b", 2, "n1", TaskState::Running),
         ];
         let plan = reconcile(&svc, &refs(&tasks));
-        assert_eq!(
-            plan.replace,
-            [(TaskId::from("a"), 1), (TaskId::from("b"), 2)]
+        assert!(
+            plan.is_empty(),
+            "dirty tasks and a start-first pair are not touched"
         );
-        assert!(plan.create.is_empty());
+        let plan = reconcile(
+            &{
+                let mut s = svc.clone();
+                s.spec.mode = service(1).spec.mode;
+                s
+            },
+            &refs(&tasks),
+        );
+        assert_eq!(
+            plan.shutdown,
+            ["b"].map(TaskId::from),
+            "scaling down stops a whole slot"
+        );
     }
 
     #[test]
