@@ -200,7 +200,9 @@ pub struct Snapshot {
 /// The in-memory store. Shared by `Arc`; all methods take `&self`.
 pub struct MemoryStore {
     tables: RwLock<Tables>,
-    events: broadcast::Sender<Event>,
+    /// Events are shared behind `Arc` so the ring buffer holds pointers, not objects: tokio's
+    /// broadcast channel allocates every slot up front.
+    events: broadcast::Sender<std::sync::Arc<Event>>,
 }
 
 impl Default for MemoryStore {
@@ -276,7 +278,7 @@ impl MemoryStore {
         }
         for ev in events {
             // A send error only means nobody is subscribed right now.
-            let _ = self.events.send(ev);
+            let _ = self.events.send(std::sync::Arc::new(ev));
         }
         Ok(())
     }

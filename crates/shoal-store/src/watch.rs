@@ -31,12 +31,12 @@ pub enum WatchError {
 
 /// A bounded subscription to store events.
 pub struct Watcher {
-    rx: broadcast::Receiver<Event>,
+    rx: broadcast::Receiver<std::sync::Arc<Event>>,
     lagged: bool,
 }
 
 impl Watcher {
-    pub(crate) fn new(rx: broadcast::Receiver<Event>) -> Self {
+    pub(crate) fn new(rx: broadcast::Receiver<std::sync::Arc<Event>>) -> Self {
         Self { rx, lagged: false }
     }
 
@@ -47,7 +47,7 @@ impl Watcher {
             return Err(WatchError::Lagged);
         }
         match self.rx.recv().await {
-            Ok(ev) => Ok(ev),
+            Ok(ev) => Ok(std::sync::Arc::unwrap_or_clone(ev)),
             Err(broadcast::error::RecvError::Lagged(_)) => {
                 self.lagged = true;
                 Err(WatchError::Lagged)
@@ -62,7 +62,7 @@ impl Watcher {
             return Some(Err(WatchError::Lagged));
         }
         match self.rx.try_recv() {
-            Ok(ev) => Some(Ok(ev)),
+            Ok(ev) => Some(Ok(std::sync::Arc::unwrap_or_clone(ev))),
             Err(broadcast::error::TryRecvError::Empty) => None,
             Err(broadcast::error::TryRecvError::Lagged(_)) => {
                 self.lagged = true;
