@@ -21,6 +21,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// File name of the raft database inside the raft directory.
+/// redb page cache: the log is read back only at start-up and by lagging followers.
+const CACHE_BYTES: usize = 4 * 1024 * 1024;
+
 pub const FILE_NAME: &str = "raft.redb";
 
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
@@ -48,8 +51,12 @@ impl RaftDb {
             source,
         })?;
         let path = dir.join(FILE_NAME);
+        let mut builder = Database::builder();
+        // redb's default cache is 1 GiB; the swarm store is megabytes and lives in memory
+        // anyway, so a small cache keeps an idle manager's footprint small.
+        builder.set_cache_size(CACHE_BYTES);
         let db = if path.exists() {
-            Database::open(&path).map_err(|e| match e {
+            builder.open(&path).map_err(|e| match e {
                 redb::DatabaseError::DatabaseAlreadyOpen => RaftError::Storage {
                     path: path.clone(),
                     op: "open",
@@ -61,7 +68,7 @@ impl RaftDb {
                 },
             })?
         } else {
-            Database::create(&path).map_err(|e| RaftError::Storage {
+            builder.create(&path).map_err(|e| RaftError::Storage {
                 path: path.clone(),
                 op: "create",
                 reason: e.to_string(),
