@@ -8,6 +8,7 @@ use crate::dispatcher::DispatcherClient;
 use crate::executor::Executor;
 use crate::reporter;
 use crate::runner::RunnerContext;
+use crate::secrets::SecretStore;
 use crate::worker::Worker;
 use shoal_types::NodeId;
 use shoal_types::dispatch::{Assignments, SessionRequest};
@@ -26,6 +27,8 @@ pub struct Agent {
     dispatcher: Arc<dyn DispatcherClient>,
     clock: Arc<dyn Clock>,
     config: AgentConfig,
+    /// Secrets and configs of the current assignment set (shared with the executor).
+    secrets: SecretStore,
 }
 
 /// Why a session ended.
@@ -49,7 +52,15 @@ impl Agent {
             dispatcher,
             clock: Arc::new(SystemClock),
             config: AgentConfig::default(),
+            secrets: SecretStore::default(),
         }
+    }
+
+    /// Uses `store` for the secrets and configs the dispatcher sends, so an executor given
+    /// the same handle can read them.
+    pub fn with_secrets(mut self, store: SecretStore) -> Self {
+        self.secrets = store;
+        self
     }
 
     /// Replaces the timings (tests shorten them).
@@ -195,7 +206,12 @@ impl Agent {
                         session_tx.send_replace(Some(set.session_id.clone()));
                         next_heartbeat = Instant::now() + period;
                     }
-                    debug!(tasks = set.tasks.len(), "assignment set received");
+                    debug!(tasks = set.tasks.len(), secrets = set.secrets.len(), configs = set.configs.len(), "assignment set received");
+                    // Before the tasks: a new task's runner may prepare at once.
+                    if self.secrets.replace(&set.secrets, &set.configs) {
+                        // Ids only: what this node holds, never the bytes.
+                        info!(secrets = ?self.secrets.secret_ids(), configs = ?self.secrets.config_ids(), "secrets and configs held");
+                    }
                     worker.reconcile(set.tasks);
                     debug!(runners = worker.runner_count(), "worker reconciled");
                 }

@@ -27,6 +27,7 @@ mod error;
 mod executor;
 mod reporter;
 mod runner;
+pub mod secrets;
 pub mod spec;
 pub mod step;
 mod worker;
@@ -39,4 +40,5 @@ pub use error::{ExecError, SessionError};
 pub use executor::{
     Executor, ExistingContainer, ExitStatus, Health, LogLine, LogOptions, LogStream, Started,
 };
+pub use secrets::SecretStore;
 pub use step::{Action, ContainerState, Observed, Report, step};

@@ -59,7 +59,10 @@ enum Outcome {
 
 enum OpResult {
     Prepared,
-    Started { container_id: String, pid: i64 },
+    Started {
+        container_id: String,
+        pid: i64,
+    },
     Exited(crate::executor::ExitStatus),
     Stopped,
     /// The container's health changed while it ran.

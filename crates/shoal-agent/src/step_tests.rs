@@ -347,5 +347,9 @@ fn an_unhealthy_container_fails_the_task() {
     }
     let mut failed = at(TaskState::Failed, ContainerState::Running { pid: 9 });
     failed.health = Health::Unhealthy;
-    assert_eq!(step(&t, &failed), Action::Shutdown, "then its container is stopped");
+    assert_eq!(
+        step(&t, &failed),
+        Action::Shutdown,
+        "then its container is stopped"
+    );
 }

@@ -98,6 +98,18 @@ pub enum Command {
     /// Manage Swarm services
     #[command(subcommand)]
     Service(ServiceCommand),
+    /// Manage Swarm secrets
+    #[command(subcommand)]
+    Secret(crate::cmd::secret::SecretCommand),
+    /// Manage Swarm configs
+    #[command(subcommand)]
+    Config(crate::cmd::config::ConfigCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(crate::cmd::network::NetworkCommand),
+    /// Manage Swarm stacks
+    #[command(subcommand)]
+    Stack(crate::cmd::stack::StackCommand),
     /// Display system-wide information
     Info(InfoArgs),
     /// Show the shoal version information

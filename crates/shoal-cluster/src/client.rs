@@ -241,8 +241,14 @@ impl ClusterClient {
         req: &NodeStateRequest,
         timeout: Duration,
     ) -> Result<NodeStateResponse, ClientError> {
-        self.call("read node state", addr, path::NODE_STATE, req, Some(timeout))
-            .await
+        self.call(
+            "read node state",
+            addr,
+            path::NODE_STATE,
+            req,
+            Some(timeout),
+        )
+        .await
     }
 
     /// POST `req` as JSON and decode the JSON answer, all within the deadline.

@@ -17,9 +17,9 @@ use tokio::sync::mpsc;
 use crate::auth::NodePeer;
 use crate::error::ClusterError;
 use crate::wire::{
-    ForwardRequest, ForwardResponse, HeartbeatRequest, JoinRequest, JoinResponse,
-    NodeStateRequest, NodeStateResponse, ProposeRequest, ProposeResponse, RenewRequest,
-    RenewResponse, SnapshotRequest,
+    ForwardRequest, ForwardResponse, HeartbeatRequest, JoinRequest, JoinResponse, NodeStateRequest,
+    NodeStateResponse, ProposeRequest, ProposeResponse, RenewRequest, RenewResponse,
+    SnapshotRequest,
 };
 
 /// Result of a handler operation.
@@ -97,7 +97,11 @@ pub trait ClusterHandler: Send + Sync + 'static {
     /// A follower answers [`ClusterError::NotLeader`]. The default refuses (for handlers that
     /// do not forward writes).
     fn propose(&self, _peer: NodePeer, _req: ProposeRequest) -> HandlerResult<'_, ProposeResponse> {
-        Box::pin(async { Err(ClusterError::Unavailable("this node does not accept proposals".into())) })
+        Box::pin(async {
+            Err(ClusterError::Unavailable(
+                "this node does not accept proposals".into(),
+            ))
+        })
     }
 
     /// `/node/state`: what the cluster wants of `peer` and where the managers are. The
@@ -107,6 +111,10 @@ pub trait ClusterHandler: Send + Sync + 'static {
         _peer: NodePeer,
         _req: NodeStateRequest,
     ) -> HandlerResult<'_, NodeStateResponse> {
-        Box::pin(async { Err(ClusterError::Unavailable("node state is not served here".into())) })
+        Box::pin(async {
+            Err(ClusterError::Unavailable(
+                "node state is not served here".into(),
+            ))
+        })
     }
 }

@@ -14,6 +14,7 @@ use crate::error::{DockerError, exec_error, status_of, timed_out};
 use crate::list::list_node;
 use crate::logs::{log_line, tail_param};
 use crate::reference::pull_parts;
+use crate::secrets::TaskFiles;
 use bollard::Docker;
 use bollard::errors::Error as BollardError;
 use bollard::query_parameters::{
@@ -24,8 +25,10 @@ use futures::future::BoxFuture;
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use shoal_agent::spec::{DEFAULT_STOP_GRACE_PERIOD, stop_grace_period};
 use shoal_agent::{
-    ExecError, Executor, ExistingContainer, ExitStatus, LogLine, LogOptions, Started,
+    ExecError, Executor, ExistingContainer, ExitStatus, Health, LogLine, LogOptions, SecretStore,
+    Started,
 };
+use shoal_types::api::HealthStatusEnum;
 use shoal_types::api::NodeDescription;
 use shoal_types::{NodeId, Task};
 use std::time::Duration;
@@ -36,6 +39,8 @@ use tracing::{debug, info, warn};
 pub struct DockerExecutor {
     docker: Docker,
     node: NodeFacts,
+    /// Where task secrets and configs go (a tmpfs per task); `None`: tasks get none.
+    files: Option<TaskFiles>,
 }
 
 impl DockerExecutor {
@@ -80,7 +85,11 @@ impl DockerExecutor {
         };
         let version = docker.client_version();
         info!(socket = %socket_path, api = %version, hostname = %node.hostname, "connected to the container engine");
-        Ok(Self { docker, node })
+        Ok(Self {
+            docker,
+            node,
+            files: None,
+        })
     }
 
     /// The underlying client, for the few engine reads outside task execution (e.g. the
@@ -143,9 +152,29 @@ impl DockerExecutor {
         }
     }
 
+    /// Gives tasks their secrets and configs from `store`, on per-task tmpfs mounts under
+    /// `base` (see [`crate::secrets`]).
+    pub fn with_task_files(
+        mut self,
+        base: impl Into<std::path::PathBuf>,
+        store: SecretStore,
+    ) -> Self {
+        self.files = Some(TaskFiles::new(base, store));
+        self
+    }
+
     async fn prepare_task(&self, task: &Task) -> Result<(), ExecError> {
         let mut body = container_config(task, &self.node)?;
-        let image = self.resolve_local(body.image.as_deref().unwrap_or_default()).await;
+        if let Some(files) = &self.files {
+            let binds = files.prepare(task).await?;
+            if !binds.is_empty() {
+                let hc = body.host_config.get_or_insert_with(Default::default);
+                hc.mounts.get_or_insert_with(Vec::new).extend(binds);
+            }
+        }
+        let image = self
+            .resolve_local(body.image.as_deref().unwrap_or_default())
+            .await;
         self.ensure_image(&image).await?;
         body.image = Some(image);
         let name = task.container_name();
@@ -283,7 +312,19 @@ impl Executor for DockerExecutor {
     }
 
     fn start<'a>(&'a self, task: &'a Task) -> BoxFuture<'a, Result<Started, ExecError>> {
-        Box::pin(self.start_task(task))
+        Box::pin(async move {
+            // The files may be gone (a daemon restart between prepare and start): put them
+            // back; once the container runs, its mount namespace holds them and the host's
+            // copy goes.
+            if let Some(files) = &self.files {
+                files.prepare(task).await?;
+            }
+            let started = self.start_task(task).await;
+            if let Some(files) = &self.files {
+                files.release(task.id.as_str()).await;
+            }
+            started
+        })
     }
 
     fn wait<'a>(&'a self, task: &'a Task) -> BoxFuture<'a, Result<ExitStatus, ExecError>> {
@@ -298,7 +339,29 @@ impl Executor for DockerExecutor {
     }
 
     fn remove<'a>(&'a self, task: &'a Task) -> BoxFuture<'a, Result<(), ExecError>> {
-        Box::pin(async move { self.remove_container(&task.container_name()).await })
+        Box::pin(async move {
+            let removed = self.remove_container(&task.container_name()).await;
+            if let Some(files) = &self.files {
+                files.release(task.id.as_str()).await;
+            }
+            removed
+        })
+    }
+
+    fn health<'a>(&'a self, task: &'a Task) -> BoxFuture<'a, Result<Health, ExecError>> {
+        Box::pin(async move {
+            let name = task.container_name();
+            let inspect = call(
+                "inspecting container",
+                None,
+                CALL_TIMEOUT,
+                self.docker.inspect_container(&name, None),
+            )
+            .await?;
+            Ok(health_of(
+                inspect.state.and_then(|s| s.health).and_then(|h| h.status),
+            ))
+        })
     }
 
     fn remove_existing<'a>(
@@ -322,7 +385,11 @@ impl Executor for DockerExecutor {
                     _ => {}
                 }
             }
-            self.remove_container(&container.container_id).await
+            let removed = self.remove_container(&container.container_id).await;
+            if let Some(files) = &self.files {
+                files.release(container.task_id.as_str()).await;
+            }
+            removed
         })
     }
 
@@ -357,5 +424,36 @@ impl Executor for DockerExecutor {
                 }
             })
             .boxed()
+    }
+}
+
+/// The agent's view of the engine's `State.Health.Status`; no health object means no
+/// healthcheck (the image has none, or the spec's `["NONE"]` disabled it).
+pub fn health_of(status: Option<HealthStatusEnum>) -> Health {
+    match status {
+        Some(HealthStatusEnum::STARTING) => Health::Starting,
+        Some(HealthStatusEnum::HEALTHY) => Health::Healthy,
+        Some(HealthStatusEnum::UNHEALTHY) => Health::Unhealthy,
+        Some(HealthStatusEnum::NONE | HealthStatusEnum::EMPTY) | None => Health::NoCheck,
+    }
+}
+
+#[cfg(test)]
+mod health_tests {
+    use super::*;
+
+    #[test]
+    fn the_engines_health_states_map_to_the_agents() {
+        assert_eq!(health_of(None), Health::NoCheck);
+        assert_eq!(health_of(Some(HealthStatusEnum::NONE)), Health::NoCheck);
+        assert_eq!(
+            health_of(Some(HealthStatusEnum::STARTING)),
+            Health::Starting
+        );
+        assert_eq!(health_of(Some(HealthStatusEnum::HEALTHY)), Health::Healthy);
+        assert_eq!(
+            health_of(Some(HealthStatusEnum::UNHEALTHY)),
+            Health::Unhealthy
+        );
     }
 }

@@ -21,6 +21,7 @@ mod executor;
 mod list;
 pub mod logs;
 pub mod reference;
+pub mod secrets;
 pub mod template;
 pub mod testing;
 

@@ -44,6 +44,7 @@ impl DispatcherClient for OneSetDispatcher {
                 session_id: "s1".into(),
                 tasks: self.tasks.clone(),
                 heartbeat_period_ms: 5000,
+                ..Default::default()
             };
             tx.send(set).await.unwrap();
             // Keep the session open for the whole test.

@@ -99,3 +99,24 @@ async fn a_failing_new_task_pauses_the_update_and_leaves_the_rest_running() {
     assert_eq!(old, 2, "the slots not yet updated keep their tasks");
     h.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_global_service_is_updated_node_by_node() {
+    let mut h = Harness::start(5).await;
+    h.add_node("n1", &[]).await;
+    h.add_node("n2", &[]).await;
+    let mon = h.create_service(common::global("mon")).await;
+    h.wait_for("one task per node", |_| h.running(&mon).len() == 2)
+        .await;
+    h.update_service(&mon, |s| set_env(s, "2")).await;
+    h.wait_for("the update completes", |_| {
+        status_of(&h, &mon).0 == Some(S::COMPLETED)
+    })
+    .await;
+    let running = h.running(&mon);
+    assert_eq!(running.len(), 2);
+    assert!(running.iter().all(|t| t.spec_version.index == 2));
+    let nodes: std::collections::BTreeSet<_> = running.iter().map(|t| t.node_id.clone()).collect();
+    assert_eq!(nodes.len(), 2, "still one task on each node");
+    h.stop().await;
+}

@@ -1,5 +1,10 @@
-//! The daemon: membership state machine (inactive → manager → inactive), the API backend, and
-//! start-up/shutdown.
+//! The daemon: membership state machine (inactive → manager | worker → inactive, with
+//! promotion and demotion between the two), the API backend, and start-up/shutdown.
+//!
+//! Every node in a swarm has [`NodeServices`]: its TLS identity, the dispatcher client its
+//! agent uses (in-process when this node leads, the cluster channel otherwise; see
+//! [`LocalDispatcher`]) and the membership watch ([`crate::membership`]). A manager also has a
+//! [`ManagerRuntime`], which serves the cluster channel on `--listen-addr`.
 
 use crate::config::DaemonConfig;
 use crate::controllers::{self, DispatcherSlot};
@@ -10,21 +15,24 @@ use crate::lock::DataRootLock;
 use crate::manager::{LeaderHook, ManagerRuntime};
 use crate::paths::Paths;
 use crate::state::NodeState;
-use crate::swarm_init;
+use crate::tls::NodeTls;
 use futures::future::BoxFuture;
 use parking_lot::RwLock;
 use shoal_api::backend::{LogRequest, LogStream};
-use shoal_api::error::{ALREADY_IN_SWARM, LOCKED, MANAGER_STARTING, NOT_A_MANAGER, NOT_IN_SWARM};
+use shoal_api::error::{LOCKED, MANAGER_STARTING, NOT_A_MANAGER, WORKER_NOT_MANAGER};
 use shoal_api::{ApiError, Backend, LocalState};
 use shoal_ca::{NodeKeyFile, UnlockKey};
+use shoal_cluster::RemoteDispatcher;
 use shoal_manager::control::Control;
 use shoal_types::requests::{InitRequest, JoinRequest};
 use std::sync::Arc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
-/// 503 text for `swarm leave` on the last manager without `--force`.
+/// 503 text for `swarm leave` on a manager without `--force`.
 pub const LEAVE_LAST_MANAGER: &str = "You are attempting to leave the swarm on a node that is participating as a manager. Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message.";
 
-enum Membership {
+pub(crate) enum Membership {
     Inactive,
     Locked {
         state: NodeState,
@@ -33,28 +41,50 @@ enum Membership {
         state: NodeState,
         runtime: Arc<ManagerRuntime>,
     },
+    Worker {
+        state: NodeState,
+    },
+}
+
+/// What every node in a swarm runs besides its agent (see the module docs).
+pub(crate) struct NodeServices {
+    pub(crate) tls: Arc<NodeTls>,
+    pub(crate) remote: Arc<RemoteDispatcher>,
+    pub(crate) cancel: CancellationToken,
+    /// The membership watch; dropping the set aborts it (it holds no lock across awaits
+    /// that matter: every change it makes is under the daemon's `ops` lock).
+    pub(crate) _tasks: JoinSet<()>,
+}
+
+impl Drop for NodeServices {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
 }
 
 /// The agent task of this node.
-struct AgentHandle {
-    cancel: tokio_util::sync::CancellationToken,
+pub(crate) struct AgentHandle {
+    cancel: CancellationToken,
     join: tokio::task::JoinHandle<()>,
 }
 
 /// One running daemon.
 pub struct Daemon {
-    config: DaemonConfig,
-    paths: Paths,
-    host: HostInfo,
-    membership: RwLock<Membership>,
-    /// Serialises init/join/leave/unlock.
-    ops: tokio::sync::Mutex<()>,
-    leader_hook: LeaderHook,
+    pub(crate) config: DaemonConfig,
+    pub(crate) paths: Paths,
+    pub(crate) host: HostInfo,
+    pub(crate) membership: RwLock<Membership>,
+    /// Serialises init/join/leave/unlock/promotion/demotion.
+    pub(crate) ops: tokio::sync::Mutex<()>,
+    pub(crate) leader_hook: LeaderHook,
     /// The container engine; `None` when it could not be reached at start-up (then no task
     /// runs on this node, and the log says why).
-    executor: Option<Arc<shoal_docker::DockerExecutor>>,
-    dispatcher_slot: DispatcherSlot,
-    agent: parking_lot::Mutex<Option<AgentHandle>>,
+    pub(crate) executor: Option<Arc<shoal_docker::DockerExecutor>>,
+    pub(crate) dispatcher_slot: DispatcherSlot,
+    pub(crate) agent: parking_lot::Mutex<Option<AgentHandle>>,
+    /// Secrets and configs the dispatcher sent this node's agent (memory only).
+    pub(crate) secrets: shoal_agent::SecretStore,
+    pub(crate) services: parking_lot::Mutex<Option<NodeServices>>,
     _lock: DataRootLock,
 }
 
@@ -67,51 +97,149 @@ impl Daemon {
         let host = host::probe(&config.engine).await;
         let dispatcher_slot: DispatcherSlot = Arc::default();
         let leader_hook = controllers::hook(dispatcher_slot.clone());
+        let secrets = shoal_agent::SecretStore::new();
         let executor = match shoal_docker::DockerExecutor::connect(&config.engine.to_string_lossy())
             .await
         {
-            Ok(e) => Some(Arc::new(e)),
+            Ok(e) => Some(Arc::new(
+                e.with_task_files(paths.task_files(), secrets.clone()),
+            )),
             Err(e) => {
                 tracing::error!(engine = %config.engine.display(), error = %e, "cannot reach the container engine; this node will run no tasks");
                 None
-            }
-        };
-        let membership = match NodeState::load(&paths)? {
-            None => Membership::Inactive,
-            Some(state) => {
-                if NodeKeyFile::is_locked(&paths.node_key())? {
-                    tracing::warn!("swarm is locked: run `shoal swarm unlock`");
-                    Membership::Locked { state }
-                } else {
-                    let keys = NodeKeyFile::load(&paths.node_key(), None)?;
-                    let runtime =
-                        Self::start_manager(&paths, &state, keys.dek.as_bytes(), &leader_hook)
-                            .await?;
-                    Membership::Manager { state, runtime }
-                }
             }
         };
         let daemon = Arc::new(Daemon {
             config,
             paths,
             host,
-            membership: RwLock::new(membership),
+            membership: RwLock::new(Membership::Inactive),
             ops: tokio::sync::Mutex::new(()),
             leader_hook,
             executor,
             dispatcher_slot,
             agent: parking_lot::Mutex::new(None),
+            secrets,
+            services: parking_lot::Mutex::new(None),
             _lock: lock,
         });
-        if let Some((state, _)) = daemon.runtime() {
-            daemon.start_agent(&state);
+        if let Some(state) = NodeState::load(&daemon.paths)? {
+            if NodeKeyFile::is_locked(&daemon.paths.node_key())? {
+                tracing::warn!("swarm is locked: run `shoal swarm unlock`");
+                *daemon.membership.write() = Membership::Locked { state };
+            } else {
+                let keys = NodeKeyFile::load(&daemon.paths.node_key(), None)?;
+                daemon.resume(state, &keys).await?;
+            }
         }
         Ok(daemon)
     }
 
-    /// Starts this node's agent (tasks run on the local engine), talking to the dispatcher in
-    /// this daemon.
-    fn start_agent(&self, state: &NodeState) {
+    /// Brings an existing membership back up from disk (start-up, unlock).
+    async fn resume(
+        self: &Arc<Self>,
+        state: NodeState,
+        keys: &NodeKeyFile,
+    ) -> Result<(), NodeError> {
+        let tls = Arc::new(NodeTls::load(&self.paths, &keys.node_key_pem)?);
+        if state.role == "manager" {
+            let runtime = self
+                .start_manager(&state, keys.dek.as_bytes(), &tls)
+                .await?;
+            tracing::info!(node.id = %state.node_id, "manager started from disk");
+            *self.membership.write() = Membership::Manager {
+                state: state.clone(),
+                runtime,
+            };
+        } else {
+            tracing::info!(node.id = %state.node_id, "worker started from disk");
+            *self.membership.write() = Membership::Worker {
+                state: state.clone(),
+            };
+        }
+        self.start_services(&state, tls);
+        Ok(())
+    }
+
+    /// Opens raft, serves the cluster channel, and supervises leadership. A manager alone in
+    /// its raft group waits to elect itself; one with peers does not wait (they may be down).
+    pub(crate) async fn start_manager(
+        &self,
+        state: &NodeState,
+        dek: &[u8; 32],
+        tls: &Arc<NodeTls>,
+    ) -> Result<Arc<ManagerRuntime>, NodeError> {
+        let runtime = Arc::new(ManagerRuntime::open(&self.paths, state, dek, tls).await?);
+        let handler = Arc::new(crate::cluster_handler::NodeHandler {
+            cluster_id: shoal_types::ClusterId::from(state.cluster_id.as_str()),
+            runtime: runtime.clone(),
+            tls: tls.clone(),
+            dispatcher: self.dispatcher_slot.clone(),
+        });
+        if let Err(e) = runtime
+            .serve_cluster(&state.listen_addr, tls, handler)
+            .await
+        {
+            runtime.shutdown().await;
+            return Err(e);
+        }
+        if runtime.raft.is_initialized() && !runtime.has_peers() {
+            if let Err(e) = runtime.wait_leader().await {
+                runtime.shutdown().await;
+                return Err(e);
+            }
+        } else if !runtime.raft.is_initialized()
+            && state.raft_id != 0
+            && self.paths.state().exists()
+        {
+            // Joined earlier but never received a membership: wait for the leader to add us.
+            tracing::info!("waiting for the leader to add this manager to raft");
+        }
+        runtime.supervise_leadership(self.leader_hook.clone());
+        Ok(runtime)
+    }
+
+    /// Starts the node services and the agent for `state` (after init, join or restart).
+    pub(crate) fn start_services(self: &Arc<Self>, state: &NodeState, tls: Arc<NodeTls>) {
+        let cancel = CancellationToken::new();
+        let remote = Arc::new(RemoteDispatcher::new(
+            tls.client(),
+            state.managers.clone(),
+            cancel.clone(),
+        ));
+        let mut tasks = JoinSet::new();
+        tasks.spawn(crate::membership::run(Arc::downgrade(self), cancel.clone()));
+        if let Some(rt) = self.runtime() {
+            self.spawn_prober(&rt, &tls, &remote);
+        }
+        *self.services.lock() = Some(NodeServices {
+            tls,
+            remote: remote.clone(),
+            cancel,
+            _tasks: tasks,
+        });
+        self.start_agent(state, remote);
+    }
+
+    /// The manager's reachability prober, owned by its runtime.
+    pub(crate) fn spawn_prober(
+        &self,
+        rt: &Arc<ManagerRuntime>,
+        tls: &NodeTls,
+        remote: &Arc<RemoteDispatcher>,
+    ) {
+        rt.spawn(crate::reach::run(
+            rt.raft.clone(),
+            rt.store.clone(),
+            rt.seen.clone(),
+            tls.client_with_timeout(crate::reach::PROBE_PERIOD),
+            remote.clone(),
+            rt.cancel_token(),
+        ));
+    }
+
+    /// Starts this node's agent (tasks run on the local engine).
+    fn start_agent(&self, state: &NodeState, remote: Arc<RemoteDispatcher>) {
         let Some(executor) = self.executor.clone() else {
             return;
         };
@@ -119,19 +247,23 @@ impl Daemon {
         if slot.is_some() {
             return;
         }
-        let cancel = tokio_util::sync::CancellationToken::new();
-        let client = Arc::new(LocalDispatcher::new(self.dispatcher_slot.clone()));
+        let cancel = CancellationToken::new();
+        let client = Arc::new(LocalDispatcher::new(
+            self.dispatcher_slot.clone(),
+            Some(remote),
+        ));
         let agent = shoal_agent::Agent::new(
             shoal_types::NodeId::from(state.node_id.as_str()),
             executor,
             client,
-        );
+        )
+        .with_secrets(self.secrets.clone());
         let join = tokio::spawn(agent.run(cancel.clone()));
         *slot = Some(AgentHandle { cancel, join });
     }
 
     /// Stops the agent, leaving its containers running (a restarted agent adopts them).
-    async fn stop_agent(&self) {
+    pub(crate) async fn stop_agent(&self) {
         let handle = self.agent.lock().take();
         if let Some(h) = handle {
             h.cancel.cancel();
@@ -142,7 +274,7 @@ impl Daemon {
     }
 
     /// Removes every container this node's agent made (on `swarm leave`).
-    async fn remove_task_containers(&self, node_id: &str) {
+    pub(crate) async fn remove_task_containers(&self, node_id: &str) {
         use shoal_agent::Executor;
         let Some(executor) = self.executor.clone() else {
             return;
@@ -158,30 +290,6 @@ impl Daemon {
             }
             Err(e) => tracing::warn!(error = %e, "could not list task containers to remove"),
         }
-    }
-
-    async fn start_manager(
-        paths: &Paths,
-        state: &NodeState,
-        dek: &[u8; 32],
-        hook: &LeaderHook,
-    ) -> Result<Arc<ManagerRuntime>, NodeError> {
-        let runtime = ManagerRuntime::open(paths, state, dek).await?;
-        if let Err(e) = runtime.wait_leader().await {
-            let detail = if runtime.raft.is_initialized() {
-                e.to_string()
-            } else {
-                format!(
-                    "raft log under {} holds no cluster membership; the swarm state is incomplete",
-                    paths.raft().display()
-                )
-            };
-            runtime.shutdown().await;
-            return Err(NodeError::Other(detail));
-        }
-        runtime.supervise_leadership(hook.clone());
-        tracing::info!(node.id = %state.node_id, "manager started from disk");
-        Ok(Arc::new(runtime))
     }
 
     /// Serves the API until `shutdown` resolves, then stops the manager.
@@ -202,94 +310,47 @@ impl Daemon {
         Ok(())
     }
 
-    /// Stops the manager runtime, if any.
+    /// Stops the agent, the node services and the manager runtime, if any.
     pub async fn stop(&self) {
         self.stop_agent().await;
-        let runtime = match &*self.membership.read() {
-            Membership::Manager { runtime, .. } => Some(runtime.clone()),
-            _ => None,
-        };
-        if let Some(rt) = runtime {
+        let services = self.services.lock().take();
+        drop(services);
+        if let Some(rt) = self.runtime() {
             rt.shutdown().await;
         }
     }
 
-    fn local_state(&self) -> LocalState {
+    pub(crate) fn local_state(&self) -> LocalState {
         match &*self.membership.read() {
             Membership::Inactive => LocalState::Inactive,
             Membership::Locked { .. } => LocalState::Locked,
             Membership::Manager { .. } => LocalState::Active { manager: true },
+            Membership::Worker { .. } => LocalState::Active { manager: false },
         }
     }
 
-    fn runtime(&self) -> Option<(NodeState, Arc<ManagerRuntime>)> {
+    pub(crate) fn runtime(&self) -> Option<Arc<ManagerRuntime>> {
+        match &*self.membership.read() {
+            Membership::Manager { runtime, .. } => Some(runtime.clone()),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn manager_runtime(&self) -> Option<(NodeState, Arc<ManagerRuntime>)> {
         match &*self.membership.read() {
             Membership::Manager { state, runtime } => Some((state.clone(), runtime.clone())),
             _ => None,
         }
     }
 
-    async fn init(&self, req: InitRequest) -> Result<String, ApiError> {
-        let _op = self.ops.lock().await;
-        if !matches!(&*self.membership.read(), Membership::Inactive) {
-            return Err(ApiError::unavailable(ALREADY_IN_SWARM));
+    pub(crate) fn worker_state(&self) -> Option<NodeState> {
+        match &*self.membership.read() {
+            Membership::Worker { state } => Some(state.clone()),
+            _ => None,
         }
-        if req.force_new_cluster {
-            return Err(ApiError::bad_request(
-                "--force-new-cluster needs an existing swarm state on this node",
-            ));
-        }
-        let (listen, advertise) = swarm_init::addresses(
-            &req.listen_addr,
-            &req.advertise_addr,
-            &self.config.listen_addr,
-            self.config.advertise_addr.as_deref(),
-        )
-        .map_err(|e| ApiError::bad_request(e.0))?;
-        let made = swarm_init::init(&self.paths, &self.host, &req, listen, advertise)
-            .await
-            .map_err(|e| match e {
-                NodeError::Other(m) => ApiError::bad_request(m),
-                other => ApiError::internal(other.to_string()),
-            })?;
-        made.runtime.supervise_leadership(self.leader_hook.clone());
-        let id = made.state.node_id.clone();
-        tracing::info!(node.id = %id, cluster.id = %made.state.cluster_id, "swarm initialized");
-        self.start_agent(&made.state);
-        *self.membership.write() = Membership::Manager {
-            state: made.state,
-            runtime: Arc::new(made.runtime),
-        };
-        Ok(id)
     }
 
-    async fn leave(&self, force: bool) -> Result<(), ApiError> {
-        let _op = self.ops.lock().await;
-        let (state, runtime) = match &*self.membership.read() {
-            Membership::Inactive => return Err(ApiError::unavailable(NOT_IN_SWARM)),
-            Membership::Locked { state } => (state.clone(), None),
-            Membership::Manager { state, runtime } => (state.clone(), Some(runtime.clone())),
-        };
-        if !force {
-            return Err(ApiError::unavailable(LEAVE_LAST_MANAGER));
-        }
-        self.stop_agent().await;
-        if let Some(rt) = runtime {
-            rt.shutdown().await;
-        }
-        self.remove_task_containers(&state.node_id).await;
-        std::fs::remove_dir_all(self.paths.swarm()).map_err(|e| {
-            ApiError::internal(format!(
-                "failed to remove swarm state {}: {e}",
-                self.paths.swarm().display()
-            ))
-        })?;
-        *self.membership.write() = Membership::Inactive;
-        tracing::info!("left the swarm");
-        Ok(())
-    }
-
-    async fn unlock(&self, key: String) -> Result<(), ApiError> {
+    async fn unlock(self: &Arc<Self>, key: String) -> Result<(), ApiError> {
         let _op = self.ops.lock().await;
         let state = match &*self.membership.read() {
             Membership::Locked { state } => state.clone(),
@@ -303,147 +364,9 @@ impl Daemon {
         };
         let key = UnlockKey::parse(key.trim()).map_err(|_| invalid())?;
         let keys = NodeKeyFile::load(&self.paths.node_key(), Some(&key)).map_err(|_| invalid())?;
-        let runtime =
-            Self::start_manager(&self.paths, &state, keys.dek.as_bytes(), &self.leader_hook)
-                .await
-                .map_err(|e| ApiError::internal(e.to_string()))?;
-        self.start_agent(&state);
-        *self.membership.write() = Membership::Manager { state, runtime };
-        Ok(())
-    }
-
-    fn info_json(&self) -> serde_json::Value {
-        let h = &self.host;
-        let state = self.local_state();
-        let mut swarm = serde_json::json!({
-            "NodeID": "",
-            "NodeAddr": "",
-            "LocalNodeState": state.name(),
-            "ControlAvailable": false,
-            "Error": "",
-            "RemoteManagers": null,
-        });
-        let (mut services, mut tasks) = (0usize, 0usize);
-        if let Some((st, rt)) = self.runtime() {
-            let adv_ip = st
-                .advertise_addr
-                .rsplit_once(':')
-                .map(|(h, _)| h.to_string())
-                .unwrap_or_default();
-            swarm["NodeID"] = st.node_id.clone().into();
-            swarm["NodeAddr"] = adv_ip.into();
-            swarm["ControlAvailable"] = true.into();
-            let (nodes, managers, cluster, remotes) = rt.store.view(|t| {
-                services = t.services.len();
-                tasks = t.tasks.len();
-                let remotes: Vec<serde_json::Value> = t
-                    .nodes
-                    .iter()
-                    .filter(|n| n.raft_id != 0)
-                    .map(|n| serde_json::json!({ "NodeID": n.id, "Addr": n.manager_status.as_ref().and_then(|m| m.addr.clone()).unwrap_or_default() }))
-                    .collect();
-                (t.nodes.len(), t.nodes.iter().filter(|n| n.is_manager()).count(), t.cluster().cloned(), remotes)
-            });
-            swarm["Nodes"] = nodes.into();
-            swarm["Managers"] = managers.into();
-            swarm["RemoteManagers"] = remotes.into();
-            if let Some(c) = cluster {
-                let mut info = shoal_api::routes::swarm::swarm_json(&c);
-                if let Some(obj) = info.as_object_mut() {
-                    obj.remove("JoinTokens");
-                }
-                swarm["Cluster"] = info;
-            }
-        }
-        serde_json::json!({
-            "ID": "",
-            "Containers": tasks,
-            "ContainersRunning": 0,
-            "ContainersPaused": 0,
-            "ContainersStopped": 0,
-            "Images": 0,
-            "Driver": "shoal",
-            "DriverStatus": [],
-            "Plugins": { "Volume": [], "Network": ["overlay"], "Authorization": null, "Log": [] },
-            "MemoryLimit": true,
-            "SwapLimit": false,
-            "CpuCfsPeriod": true,
-            "CpuCfsQuota": true,
-            "IPv4Forwarding": true,
-            "Debug": false,
-            "NFd": 0,
-            "NGoroutines": 0,
-            "SystemTime": shoal_types::time::rfc3339(std::time::SystemTime::now()),
-            "LoggingDriver": "json-file",
-            "CgroupDriver": "systemd",
-            "CgroupVersion": "2",
-            "NEventsListener": 0,
-            "KernelVersion": h.kernel_version,
-            "OperatingSystem": h.operating_system,
-            "OSVersion": "",
-            "OSType": "linux",
-            "Architecture": h.arch,
-            "IndexServerAddress": "",
-            "RegistryConfig": null,
-            "NCPU": h.ncpu,
-            "MemTotal": h.mem_total,
-            "GenericResources": null,
-            "DockerRootDir": self.paths.root,
-            "HttpProxy": "",
-            "HttpsProxy": "",
-            "NoProxy": "",
-            "Name": h.hostname,
-            "Labels": [],
-            "ExperimentalBuild": false,
-            "ServerVersion": concat!(env!("CARGO_PKG_VERSION"), "-shoal"),
-            "Runtimes": {},
-            "DefaultRuntime": "runc",
-            "Swarm": swarm,
-            "Services": services,
-            "Tasks": tasks,
-            "LiveRestoreEnabled": false,
-            "Isolation": "",
-            "InitBinary": "",
-            "ContainerdCommit": { "ID": "" },
-            "RuncCommit": { "ID": "" },
-            "InitCommit": { "ID": "" },
-            "SecurityOptions": [],
-            "Warnings": null,
-            "EngineVersion": h.engine_version,
-        })
-    }
-
-    fn version_json(&self) -> serde_json::Value {
-        let h = &self.host;
-        let version = env!("CARGO_PKG_VERSION");
-        serde_json::json!({
-            "Platform": { "Name": "shoal" },
-            "Components": [{
-                "Name": "Engine",
-                "Version": version,
-                "Details": {
-                    "ApiVersion": shoal_api::API_VERSION,
-                    "MinAPIVersion": shoal_api::MIN_API_VERSION,
-                    "GitCommit": "",
-                    "GoVersion": "",
-                    "Os": h.os,
-                    "Arch": h.arch,
-                    "KernelVersion": h.kernel_version,
-                    "Experimental": "false",
-                    "BuildTime": "",
-                    "ContainerEngine": h.engine_version,
-                },
-            }],
-            "Version": version,
-            "ApiVersion": shoal_api::API_VERSION,
-            "MinAPIVersion": shoal_api::MIN_API_VERSION,
-            "GitCommit": "",
-            "GoVersion": "",
-            "Os": h.os,
-            "Arch": h.arch,
-            "KernelVersion": h.kernel_version,
-            "BuildTime": "",
-        })
+        self.resume(state, &keys)
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))
     }
 }
 
@@ -464,8 +387,11 @@ impl Backend for DaemonBackend {
         match &*self.0.membership.read() {
             Membership::Inactive => Err(ApiError::unavailable(NOT_A_MANAGER)),
             Membership::Locked { .. } => Err(ApiError::unavailable(LOCKED)),
+            Membership::Worker { .. } => Err(ApiError::unavailable(WORKER_NOT_MANAGER)),
             Membership::Manager { runtime, .. } => {
-                if runtime.raft.leader_id().is_none() {
+                // Reads are served from the local store even without a leader; writes then
+                // fail at once with "The swarm does not have a leader".
+                if runtime.store.view(|t| t.cluster().is_none()) {
                     return Err(ApiError::unavailable(MANAGER_STARTING));
                 }
                 Ok(runtime.control.clone())
@@ -485,16 +411,8 @@ impl Backend for DaemonBackend {
         Box::pin(self.0.init(req))
     }
 
-    fn join(&self, _req: JoinRequest) -> BoxFuture<'_, Result<(), ApiError>> {
-        Box::pin(async move {
-            if !matches!(&*self.0.membership.read(), Membership::Inactive) {
-                return Err(ApiError::unavailable(ALREADY_IN_SWARM));
-            }
-            Err(ApiError::new(
-                axum_status(501),
-                "joining an existing swarm is not supported by this build yet",
-            ))
-        })
+    fn join(&self, req: JoinRequest) -> BoxFuture<'_, Result<(), ApiError>> {
+        Box::pin(self.0.join(req))
     }
 
     fn leave(&self, force: bool) -> BoxFuture<'_, Result<(), ApiError>> {

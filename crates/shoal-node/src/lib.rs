@@ -8,17 +8,28 @@
 
 #![recursion_limit = "256"]
 
+pub mod autolock;
+pub mod cluster_handler;
+mod cluster_ops;
 pub mod config;
 pub mod controllers;
 pub mod daemon;
 pub mod error;
+pub mod forward;
 pub mod host;
+mod info;
+pub mod join;
+pub mod join_handler;
 pub mod local_dispatcher;
 pub mod lock;
 pub mod manager;
+mod membership;
 pub mod paths;
+mod reach;
+pub mod role_manager;
 pub mod state;
 mod swarm_init;
+pub mod tls;
 
 pub use config::DaemonConfig;
 pub use daemon::Daemon;

@@ -1,38 +1,40 @@
-//! The agent's dispatcher client when the dispatcher runs in the same daemon: the same session
-//! protocol as a remote node, without the network.
+//! The agent's dispatcher client on every node: the leader's dispatcher in this daemon when
+//! this node leads (no network), else the cluster channel to whichever manager leads.
+//!
+//! A session opened locally ends when this node stops leading (the dispatcher is cancelled);
+//! the agent then opens a new one, which goes remote. A heartbeat for a local session that
+//! reaches the new leader is refused as a stale session, which has the same effect.
 
+use crate::cluster_handler::session_err;
 use crate::controllers::DispatcherSlot;
 use futures::future::BoxFuture;
 use shoal_agent::{DispatcherClient, SessionError};
-use shoal_manager::{Dispatcher, DispatcherError};
+use shoal_cluster::RemoteDispatcher;
+use shoal_manager::Dispatcher;
 use shoal_types::NodeId;
 use shoal_types::dispatch::{Assignments, HeartbeatResponse, SessionRequest, StatusBatch};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 pub struct LocalDispatcher {
     slot: DispatcherSlot,
+    remote: Option<Arc<RemoteDispatcher>>,
 }
 
 impl LocalDispatcher {
-    pub fn new(slot: DispatcherSlot) -> Self {
-        Self { slot }
+    /// `remote` is `None` only where no cluster channel exists (tests).
+    pub fn new(slot: DispatcherSlot, remote: Option<Arc<RemoteDispatcher>>) -> Self {
+        Self { slot, remote }
     }
 
-    fn current(&self) -> Result<Dispatcher, SessionError> {
-        self.slot.read().clone().ok_or_else(|| {
+    fn local(&self) -> Option<Dispatcher> {
+        self.slot.read().clone()
+    }
+
+    fn remote(&self) -> Result<&RemoteDispatcher, SessionError> {
+        self.remote.as_deref().ok_or_else(|| {
             SessionError::Unavailable("no dispatcher: this manager is not the leader".into())
         })
-    }
-}
-
-fn map_err(e: DispatcherError) -> SessionError {
-    match e {
-        DispatcherError::NodeNotRegistered(node) => SessionError::Refused {
-            node: node.to_string(),
-            reason: "node is not registered".into(),
-        },
-        DispatcherError::SessionInvalid(node) => SessionError::InvalidSession(node.to_string()),
-        other => SessionError::Unavailable(other.to_string()),
     }
 }
 
@@ -41,11 +43,21 @@ impl DispatcherClient for LocalDispatcher {
         &self,
         request: SessionRequest,
     ) -> BoxFuture<'_, Result<mpsc::Receiver<Assignments>, SessionError>> {
-        Box::pin(async move { self.current()?.session(request).await.map_err(map_err) })
+        Box::pin(async move {
+            match self.local() {
+                Some(d) => d.session(request).await.map_err(session_err),
+                None => self.remote()?.session(request).await,
+            }
+        })
     }
 
     fn update_status(&self, batch: StatusBatch) -> BoxFuture<'_, Result<(), SessionError>> {
-        Box::pin(async move { self.current()?.update_status(batch).await.map_err(map_err) })
+        Box::pin(async move {
+            match self.local() {
+                Some(d) => d.update_status(batch).await.map_err(session_err),
+                None => self.remote()?.update_status(batch).await,
+            }
+        })
     }
 
     fn heartbeat(
@@ -54,10 +66,13 @@ impl DispatcherClient for LocalDispatcher {
         session_id: String,
     ) -> BoxFuture<'_, Result<HeartbeatResponse, SessionError>> {
         Box::pin(async move {
-            self.current()?
-                .heartbeat(&node_id, &session_id)
-                .await
-                .map_err(map_err)
+            match self.local() {
+                Some(d) => d
+                    .heartbeat(&node_id, &session_id)
+                    .await
+                    .map_err(session_err),
+                None => self.remote()?.heartbeat(node_id, session_id).await,
+            }
         })
     }
 }

@@ -2,10 +2,12 @@
 //! leader-only controllers when this manager leads and cancels them when it stops leading.
 
 use crate::error::NodeError;
+use crate::forward::ForwardingProposer;
 use crate::paths::Paths;
 use crate::state::NodeState;
+use crate::tls::NodeTls;
 use shoal_manager::control::{Control, RaftView};
-use shoal_raft::{RaftConfig, RaftNode, UnreachableTransport};
+use shoal_raft::{RaftConfig, RaftNode};
 use shoal_store::{MemoryStore, StoreHandle};
 use shoal_types::NodeId;
 use std::sync::Arc;
@@ -19,7 +21,12 @@ const LEADER_WAIT: Duration = Duration::from_secs(30);
 /// Starts the leader-only controllers; returns when `cancel` fires. Injected so this crate does
 /// not decide which controllers exist.
 pub type LeaderHook = Arc<
-    dyn Fn(StoreHandle, NodeId, CancellationToken) -> futures::future::BoxFuture<'static, ()>
+    dyn Fn(
+            StoreHandle,
+            NodeId,
+            Arc<RaftNode>,
+            CancellationToken,
+        ) -> futures::future::BoxFuture<'static, ()>
         + Send
         + Sync,
 >;
@@ -27,8 +34,16 @@ pub type LeaderHook = Arc<
 /// How often the leadership supervisor looks at raft's view of the leader.
 const LEADERSHIP_POLL: Duration = Duration::from_millis(100);
 
+/// When a manager was last seen answering, per raft id (filled by the prober in
+/// [`crate::reach`]); shared by the runtime and its [`RaftView`].
+pub type ReachMap = Arc<parking_lot::RwLock<std::collections::HashMap<u64, std::time::Instant>>>;
+
+/// A manager counts as reachable if it answered within this (3 probe periods).
+pub const REACHABLE_WITHIN: Duration = Duration::from_secs(3);
+
 struct RaftMetricsView {
     raft: Arc<RaftNode>,
+    seen: ReachMap,
 }
 
 impl RaftView for RaftMetricsView {
@@ -36,8 +51,13 @@ impl RaftView for RaftMetricsView {
         self.raft.leader_id()
     }
     fn reachable(&self, raft_id: u64) -> bool {
-        // Until peers exist (multi-manager clusters) only this member and the leader are known.
-        raft_id == self.raft.node_id() || Some(raft_id) == self.raft.leader_id()
+        if raft_id == self.raft.node_id() || Some(raft_id) == self.raft.leader_id() {
+            return true;
+        }
+        self.seen
+            .read()
+            .get(&raft_id)
+            .is_some_and(|t| t.elapsed() < REACHABLE_WITHIN)
     }
 }
 
@@ -46,35 +66,103 @@ pub struct ManagerRuntime {
     pub raft: Arc<RaftNode>,
     pub store: StoreHandle,
     pub control: Arc<Control>,
+    pub seen: ReachMap,
     cancel: CancellationToken,
     tasks: parking_lot::Mutex<JoinSet<()>>,
 }
 
 impl ManagerRuntime {
     /// Opens raft from `<root>/swarm/raft` with the data key, restoring the store from disk.
+    /// Raft talks to the other managers with `tls`'s client; writes on a follower are
+    /// forwarded to the leader ([`ForwardingProposer`]).
     pub async fn open(
         paths: &Paths,
         state: &NodeState,
         dek: &[u8; 32],
+        tls: &NodeTls,
     ) -> Result<ManagerRuntime, NodeError> {
         let store = Arc::new(MemoryStore::new());
         let cfg = RaftConfig::new(paths.raft(), state.raft_id, state.advertise_addr.clone());
         let sealer = Arc::new(shoal_raft::sealer::XChaChaSealer::new(dek));
-        let raft =
-            RaftNode::open(cfg, store.clone(), sealer, Arc::new(UnreachableTransport)).await?;
-        let handle = StoreHandle::new(store, raft.proposer());
+        let raft = RaftNode::open(cfg, store.clone(), sealer, Arc::new(tls.client())).await?;
         let raft = Arc::new(raft);
-        let view = Arc::new(RaftMetricsView { raft: raft.clone() });
+        let proposer = Arc::new(ForwardingProposer {
+            raft: raft.clone(),
+            local: raft.proposer(),
+            client: tls.client(),
+            store: store.clone(),
+        });
+        let handle = StoreHandle::new(store, proposer);
+        let seen: ReachMap = Arc::default();
+        let view = Arc::new(RaftMetricsView {
+            raft: raft.clone(),
+            seen: seen.clone(),
+        });
         let node_id = NodeId::from(state.node_id.as_str());
         let control = Arc::new(Control::new(handle.clone(), node_id.clone(), view));
-        Ok(ManagerRuntime {
+        let runtime = ManagerRuntime {
             node_id,
             raft,
             store: handle,
             control,
+            seen,
             cancel: CancellationToken::new(),
             tasks: parking_lot::Mutex::new(JoinSet::new()),
-        })
+        };
+        let keys = shoal_ca::NodeKeyFile {
+            node_key_pem: tls.key_pem().to_string(),
+            dek: shoal_ca::DataKey::from_bytes(*dek),
+        };
+        runtime.spawn(crate::autolock::keep_key_file_wrapped(
+            runtime.store.clone(),
+            paths.node_key(),
+            keys,
+            runtime.cancel.clone(),
+        ));
+        Ok(runtime)
+    }
+
+    /// Binds `listen_addr` and serves the cluster channel with `handler` until shutdown.
+    pub async fn serve_cluster(
+        &self,
+        listen_addr: &str,
+        tls: &NodeTls,
+        handler: Arc<dyn shoal_cluster::ClusterHandler>,
+    ) -> Result<(), NodeError> {
+        let listener = tokio::net::TcpListener::bind(listen_addr)
+            .await
+            .map_err(|e| {
+                NodeError::Other(format!(
+                    "failed to listen on remote API address: listen tcp {listen_addr}: bind: {e}"
+                ))
+            })?;
+        let server = tls.server();
+        let cancel = self.cancel.clone();
+        self.tasks.lock().spawn(async move {
+            if let Err(e) =
+                shoal_cluster::ClusterServer::serve(listener, server, handler, cancel).await
+            {
+                tracing::error!(error = %e, "cluster channel stopped");
+            }
+        });
+        Ok(())
+    }
+
+    /// Spawns `fut` as a task of this runtime, cancelled with it.
+    pub fn spawn(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.tasks.lock().spawn(fut);
+    }
+
+    /// The runtime's cancellation token (its tasks stop when it fires).
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// Whether raft has more than one member (then start-up does not wait for a leader: the
+    /// others may be down, and reads still work).
+    pub fn has_peers(&self) -> bool {
+        let m = self.raft.metrics();
+        m.membership_config.membership().nodes().count() > 1
     }
 
     /// Waits until raft has a leader and this store has caught up with it.
@@ -104,7 +192,12 @@ impl ManagerRuntime {
                     (true, false) => {
                         tracing::info!(node.id = %node_id, "became leader; starting controllers");
                         let t = cancel.child_token();
-                        running.spawn(hook(store.clone(), node_id.clone(), t.clone()));
+                        running.spawn(hook(
+                            store.clone(),
+                            node_id.clone(),
+                            raft.clone(),
+                            t.clone(),
+                        ));
                         term = Some(t);
                     }
                     (false, true) => {

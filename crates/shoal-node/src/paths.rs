@@ -7,6 +7,7 @@
 //! <root>/swarm/certificates/swarm-node.crt
 //! <root>/swarm/certificates/swarm-node.key node key + raft data key (wrapped under autolock)
 //! <root>/swarm/raft/raft.redb             encrypted raft log and snapshots
+//! <root>/task-files/<task id>/            tmpfs with a task's secrets/configs, prepare→start
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -43,6 +44,10 @@ impl Paths {
     }
     pub fn raft(&self) -> PathBuf {
         self.swarm().join("raft")
+    }
+    /// Mount points of the per-task tmpfs holding secrets and configs (empty between tasks).
+    pub fn task_files(&self) -> PathBuf {
+        self.root.join("task-files")
     }
 }
 

@@ -14,6 +14,9 @@ pub struct NodeState {
     pub raft_id: u64,
     pub listen_addr: String,
     pub advertise_addr: String,
+    /// Cluster addresses of the managers, as last learned (workers reconnect with these).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managers: Vec<String>,
 }
 
 impl NodeState {

@@ -6,6 +6,7 @@ use crate::host::HostInfo;
 use crate::manager::ManagerRuntime;
 use crate::paths::{Paths, write_atomic};
 use crate::state::NodeState;
+use crate::tls::NodeTls;
 use shoal_ca::{DataKey, JoinToken, NodeKey, NodeKeyFile, Role, RootCa, UnlockKey};
 use shoal_types::api::{
     ManagerStatus, NodeSpec, NodeSpecAvailabilityEnum, NodeSpecRoleEnum, NodeState as ApiNodeState,
@@ -106,6 +107,9 @@ fn default_route_ip() -> Option<String> {
     (!ip.is_unspecified()).then(|| ip.to_string())
 }
 
+/// The listen address the docker and shoal CLIs send when none is given.
+pub const CLI_DEFAULT_LISTEN: &str = "0.0.0.0:2377";
+
 /// Decides listen and advertise addresses as `ip:port`.
 pub fn addresses(
     req_listen: &str,
@@ -113,7 +117,9 @@ pub fn addresses(
     cfg_listen: &str,
     cfg_advertise: Option<&str>,
 ) -> Result<(String, String), InitRejected> {
-    let listen = if req_listen.is_empty() {
+    // The CLIs always send their default listen address; a daemon started with its own
+    // `--listen-addr` keeps that one unless the request names a different address.
+    let listen = if req_listen.is_empty() || req_listen == CLI_DEFAULT_LISTEN {
         cfg_listen
     } else {
         req_listen
@@ -179,6 +185,7 @@ fn validate_request(req: &InitRequest) -> Result<(Vec<String>, u32, u32), InitRe
 pub struct Initialized {
     pub state: NodeState,
     pub runtime: ManagerRuntime,
+    pub tls: std::sync::Arc<NodeTls>,
 }
 
 /// Creates the swarm. On any failure after files were written, the swarm directory is removed
@@ -287,8 +294,14 @@ async fn create(
         raft_id,
         listen_addr: listen,
         advertise_addr: advertise.clone(),
+        managers: vec![advertise.clone()],
     };
-    let runtime = ManagerRuntime::open(paths, &state, &dek_bytes).await?;
+    let tls = std::sync::Arc::new(NodeTls::new(
+        root.cert_pem().to_string(),
+        cert.clone(),
+        node_key.key_pem.clone(),
+    )?);
+    let runtime = ManagerRuntime::open(paths, &state, &dek_bytes, &tls).await?;
     runtime.raft.initialize_single().await?;
     runtime.wait_leader().await?;
 
@@ -342,7 +355,11 @@ async fn create(
         .await?;
     // The membership record is written last: its presence means "this node is in a swarm".
     state.save(paths)?;
-    Ok(Initialized { state, runtime })
+    Ok(Initialized {
+        state,
+        runtime,
+        tls,
+    })
 }
 
 fn stored_root_ca(root: &RootCa, digest: &[u8; 32]) -> shoal_types::RootCa {

@@ -58,6 +58,15 @@ pub fn load(
     Ok(project)
 }
 
+/// The directory of the first compose file. `Path::new("stack.yml").parent()` is
+/// `Some("")`, which cannot be made absolute: a bare file name means the current directory.
+fn project_dir(first: &Path) -> &Path {
+    first
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
 /// Reads `paths` and the `.env` file beside the first one, then [`load`]s them. `env` is
 /// the process environment; it wins over `.env`.
 pub fn load_files(paths: &[PathBuf], env: Lookup<'_>) -> Result<Compose, LoadError> {
@@ -75,7 +84,7 @@ pub fn load_files(paths: &[PathBuf], env: Lookup<'_>) -> Result<Compose, LoadErr
             content: read(path)?,
         });
     }
-    let parent = first.parent().unwrap_or(Path::new("."));
+    let parent = project_dir(first);
     let working_dir = std::path::absolute(parent).map_err(|source| LoadError::Read {
         path: parent.to_path_buf(),
         source,
@@ -238,5 +247,12 @@ mod tests {
             Path::new(&file),
             std::path::absolute(dir.path().join("pass.txt")).unwrap()
         );
+    }
+
+    #[test]
+    fn a_bare_file_name_is_in_the_current_directory() {
+        assert_eq!(project_dir(Path::new("stack.yml")), Path::new("."));
+        assert_eq!(project_dir(Path::new("a/stack.yml")), Path::new("a"));
+        assert_eq!(project_dir(Path::new("/stack.yml")), Path::new("/"));
     }
 }

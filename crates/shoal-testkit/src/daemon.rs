@@ -39,10 +39,16 @@ pub struct TestDaemon {
 impl TestDaemon {
     /// Starts `bin daemon` (pass `env!("CARGO_BIN_EXE_shoal")`) and waits for its API.
     pub fn start(bin: &str) -> anyhow::Result<TestDaemon> {
+        Self::start_at(bin, &format!("127.0.0.1:{}", next_port()))
+    }
+
+    /// Like [`start`](Self::start), with `listen_addr` as cluster listen and advertise
+    /// address (cluster tests give each node its own 127.x.y.z).
+    pub fn start_at(bin: &str, listen_addr: &str) -> anyhow::Result<TestDaemon> {
         let dir = tempfile::Builder::new().prefix("shoal-test-").tempdir()?;
         let socket = dir.path().join("shoal.sock");
         let data_root = dir.path().join("data");
-        let listen_addr = format!("127.0.0.1:{}", next_port());
+        let listen_addr = listen_addr.to_string();
         let mut d = TestDaemon {
             bin: bin.into(),
             dir,
@@ -153,6 +159,20 @@ impl TestDaemon {
     pub fn start_expecting_failure(&mut self) -> anyhow::Result<Output> {
         let out = self.command().output()?;
         Ok(out)
+    }
+
+    /// Sends `sig` without waiting (SIGSTOP/SIGCONT to pause and resume a node).
+    pub fn signal(&self, sig: Signal) -> anyhow::Result<()> {
+        let pid = self
+            .pid()
+            .ok_or_else(|| anyhow::anyhow!("daemon not running"))?;
+        kill(Pid::from_raw(pid as i32), sig)?;
+        Ok(())
+    }
+
+    /// Whether the process is running (not killed by a test).
+    pub fn is_running(&self) -> bool {
+        self.proc.is_some()
     }
 
     pub fn pid(&self) -> Option<u32> {

@@ -58,3 +58,27 @@ pub fn ensure_busybox() -> anyhow::Result<&'static str> {
     anyhow::ensure!(status.success(), "docker import of {BUSYBOX} failed");
     Ok(BUSYBOX)
 }
+
+/// Removes every container labelled with `node_id` (test teardown; failures only leave
+/// containers for the next cleanup).
+pub fn remove_node_containers(node_id: &str) {
+    let ids = Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=com.docker.swarm.node.id={node_id}"),
+        ])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let ids: Vec<&str> = ids.lines().filter(|l| !l.is_empty()).collect();
+    if !ids.is_empty() {
+        // Teardown: see the doc comment.
+        let _ = Command::new("docker")
+            .arg("rm")
+            .arg("-f")
+            .args(&ids)
+            .output();
+    }
+}

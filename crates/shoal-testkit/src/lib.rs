@@ -5,10 +5,12 @@
 //! Everything is synchronous (std processes and sockets) so tests stay plain `#[test]`s.
 
 mod api;
+mod cluster;
 mod daemon;
 mod wait;
 
 pub use api::{ApiResponse, api_call};
+pub use cluster::{FORM_TIMEOUT, TestCluster, get_json, next_addr};
 pub use daemon::{Cli, DaemonProc, TestDaemon};
 pub use wait::{wait_for, wait_until};
 

@@ -7,6 +7,7 @@
 
 use crate::api::NodeDescription;
 use crate::id::{NodeId, TaskId};
+use crate::secret::{Config, Secret};
 use crate::task::{Task, TaskStatus};
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +28,13 @@ pub struct Assignments {
     pub tasks: Vec<Task>,
     /// Heartbeat period the agent must keep, in milliseconds.
     pub heartbeat_period_ms: u64,
+    /// Every secret the tasks of the set that may still run reference (complete, like the
+    /// tasks: one absent from the set must be dropped by the agent). Data included.
+    #[serde(default)]
+    pub secrets: Vec<Secret>,
+    /// Every config those tasks reference, likewise.
+    #[serde(default)]
+    pub configs: Vec<Config>,
 }
 
 /// One observed task status from an agent.

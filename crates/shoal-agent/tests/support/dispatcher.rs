@@ -54,6 +54,7 @@ impl FakeDispatcher {
             session_id: format!("session-{}", st.sessions),
             tasks: st.current.clone(),
             heartbeat_period_ms: self.heartbeat_period_ms,
+            ..Default::default()
         }
     }
 

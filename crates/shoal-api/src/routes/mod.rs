@@ -1,6 +1,9 @@
 //! Route groups, one module each.
 
+pub mod configs;
+pub mod networks;
 pub mod nodes;
+pub mod secrets;
 pub mod services;
 pub mod swarm;
 pub mod system;

@@ -1,8 +1,12 @@
 //! The commands, one module per group, and [`run`], which executes one of them and turns
 //! its outcome into docker's stderr text and exit code.
 
+pub mod config;
+pub mod network;
 pub mod node;
+pub mod secret;
 pub mod service;
+pub mod stack;
 pub mod swarm;
 pub mod system;
 pub mod task;
@@ -20,7 +24,8 @@ use std::io::Write;
 pub async fn run(cli: Cli) -> i32 {
     let mut client = Client::new(&cli.host);
     let result = async {
-        if !matches!(cli.command, Command::Version(_) | Command::Info(_)) {
+        let offline = matches!(&cli.command, Command::Stack(c) if !stack::needs_daemon(c));
+        if !offline && !matches!(cli.command, Command::Version(_) | Command::Info(_)) {
             client.ping().await?;
         }
         dispatch(&mut client, cli.command).await
@@ -37,6 +42,10 @@ async fn dispatch(client: &mut Client, command: Command) -> anyhow::Result<()> {
         Command::Swarm(c) => swarm::run(client, c).await,
         Command::Node(c) => node::run(client, c).await,
         Command::Service(c) => service::run(client, c).await,
+        Command::Secret(c) => secret::run(client, c).await,
+        Command::Config(c) => config::run(client, c).await,
+        Command::Network(c) => network::run(client, c).await,
+        Command::Stack(c) => stack::run(client, c).await,
         Command::Info(a) => system::info(client, a).await,
         Command::Version(a) => version::version(client, a).await,
     }

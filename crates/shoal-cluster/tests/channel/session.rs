@@ -22,6 +22,7 @@ fn set(session: &str, tasks: &[&str]) -> Assignments {
             })
             .collect(),
         heartbeat_period_ms: 5000,
+        ..Default::default()
     }
 }
 

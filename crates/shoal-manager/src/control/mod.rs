@@ -3,17 +3,24 @@
 //! request changes nothing; every write goes through the store (and so through raft).
 
 mod cluster;
+mod configs;
 pub mod defaults;
 mod error;
+pub mod ipam;
 mod lookup;
+mod networks;
 mod nodes;
+mod secrets;
 mod services;
 mod tasks;
 pub mod validate;
 
 pub use cluster::Rotation;
 pub use cluster::validate_swarm_spec;
+pub use configs::config_ids;
 pub use error::ControlError;
+pub use networks::{OVERLAY, VXLANID_OPTION};
+pub use secrets::{redacted as redacted_secret, secret_ids};
 pub use services::{Rollback, ServiceStatusCounts};
 
 use shoal_store::StoreHandle;

@@ -96,6 +96,8 @@ impl Control {
             spec.name = Some(random_name(&mut rand::rng()));
         }
         validate_service_spec(&spec)?;
+        self.check_references(&spec)?;
+        self.resolve_spec_networks(&mut spec)?;
         let id = ServiceId::generate(&mut rand::rng());
         let service = Service {
             id: id.clone(),
@@ -155,6 +157,8 @@ impl Control {
                     spec.name = current.spec.name.clone();
                 }
                 validate_service_spec(&spec)?;
+                self.check_references(&spec)?;
+                self.resolve_spec_networks(&mut spec)?;
                 if spec.name != current.spec.name {
                     return Err(ControlError::Unimplemented(
                         "rpc error: code = Unimplemented desc = renaming services is not supported"

@@ -2,7 +2,8 @@
 //! new message, and which status updates are accepted.
 
 use shoal_store::{Event, EventKind, Tables};
-use shoal_types::{NodeId, Object, Task, TaskState, TaskStatus};
+use shoal_types::{Config, NodeId, Object, Secret, Task, TaskState, TaskStatus};
+use std::collections::BTreeMap;
 
 /// The complete set a node must know about: every task placed on it that has reached
 /// ASSIGNED (running ones and ones to stop, ended ones until the reaper deletes them), in id
@@ -16,6 +17,45 @@ pub fn assigned_tasks(tables: &Tables, node: &NodeId) -> Vec<Task> {
         .filter(|t| t.status.state >= TaskState::Assigned)
         .cloned()
         .collect()
+}
+
+/// The secrets and configs the tasks of `tasks` that may still run (desired state at most
+/// RUNNING) reference, each once, in id order. A node gets these and nothing else: SwarmKit
+/// likewise ships only the dependencies of a node's own tasks, and drops them with the last
+/// task that needs them. References to objects no longer in the store are skipped (the
+/// object was removed after its last service; a running container keeps its files).
+pub fn referenced(tables: &Tables, tasks: &[Task]) -> (Vec<Secret>, Vec<Config>) {
+    let mut secrets = BTreeMap::new();
+    let mut configs = BTreeMap::new();
+    let live = tasks
+        .iter()
+        .filter(|t| t.desired_state <= TaskState::Running);
+    for cs in live.filter_map(|t| t.spec.container_spec.as_ref()) {
+        for id in cs
+            .secrets
+            .iter()
+            .flatten()
+            .filter_map(|r| r.secret_id.as_deref())
+        {
+            if let Some(s) = tables.secrets.get(id) {
+                secrets.entry(id.to_string()).or_insert_with(|| s.clone());
+            }
+        }
+        for id in cs
+            .configs
+            .iter()
+            .flatten()
+            .filter_map(|r| r.config_id.as_deref())
+        {
+            if let Some(c) = tables.configs.get(id) {
+                configs.entry(id.to_string()).or_insert_with(|| c.clone());
+            }
+        }
+    }
+    (
+        secrets.into_values().collect(),
+        configs.into_values().collect(),
+    )
 }
 
 /// Whether two versions of a task look the same to the agent: everything but the observed

@@ -1,7 +1,7 @@
 //! One node's assignment stream: the complete task set at once, then again whenever it
 //! changes for the agent, debounced.
 
-use super::assignments::{assigned_tasks, concerns_node, sets_differ};
+use super::assignments::{assigned_tasks, concerns_node, referenced, sets_differ};
 use shoal_store::{StoreHandle, WatchError};
 use shoal_types::dispatch::Assignments;
 use shoal_types::{NodeId, Task};
@@ -28,23 +28,24 @@ impl Stream {
         let mut watcher = self.store.store.watch();
         let mut last: Option<Vec<Task>> = None;
         loop {
-            let (tasks, period_ms) = self.store.view(|t| {
+            let (tasks, period_ms, (secrets, configs)) = self.store.view(|t| {
                 let period = t
                     .cluster()
                     .map(|c| c.heartbeat_period_ns())
                     .unwrap_or(shoal_types::cluster::DEFAULT_HEARTBEAT_NS);
-                (
-                    assigned_tasks(t, &self.node_id),
-                    (period / 1_000_000).max(1) as u64,
-                )
+                let tasks = assigned_tasks(t, &self.node_id);
+                let deps = referenced(t, &tasks);
+                (tasks, (period / 1_000_000).max(1) as u64, deps)
             });
             if last.as_ref().is_none_or(|l| sets_differ(l, &tasks)) {
                 let msg = Assignments {
                     session_id: self.session_id.clone(),
                     tasks: tasks.clone(),
                     heartbeat_period_ms: period_ms,
+                    secrets,
+                    configs,
                 };
-                tracing::debug!(node.id = %self.node_id, tasks = tasks.len(), "sending assignments");
+                tracing::debug!(node.id = %self.node_id, tasks = tasks.len(), secrets = msg.secrets.len(), configs = msg.configs.len(), "sending assignments");
                 tokio::select! {
                     biased;
                     _ = self.cancel.cancelled() => return,

@@ -230,8 +230,12 @@ fn log_write(id: &ServiceId, w: &Write) {
         Write::Create { slot, id: task, .. } => {
             tracing::info!(service.id = %id, task.id = %task, ?slot, "update: replacing slot")
         }
-        Write::Stop(tasks) => tracing::debug!(service.id = %id, ?tasks, "update: stopping old tasks"),
-        Write::Start(task) => tracing::debug!(service.id = %id, task.id = %task, "update: starting new task"),
+        Write::Stop(tasks) => {
+            tracing::debug!(service.id = %id, ?tasks, "update: stopping old tasks")
+        }
+        Write::Start(task) => {
+            tracing::debug!(service.id = %id, task.id = %task, "update: starting new task")
+        }
         Write::Status(change) => tracing::info!(service.id = %id, ?change, "update status"),
     }
 }

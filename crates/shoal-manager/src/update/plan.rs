@@ -16,9 +16,7 @@
 
 use super::policy::{FailureAction, Order, UpdatePolicy};
 use super::slots::{SlotKey, is_slot_dirty, slots_of};
-use super::status::{
-    StatusChange, paused_message, rollback_paused_message, rolled_back_message,
-};
+use super::status::{StatusChange, paused_message, rollback_paused_message, rolled_back_message};
 use crate::orchestrator::is_dirty;
 use shoal_types::{NodeId, Service, Task, TaskId, TaskState, Version};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -264,7 +262,11 @@ impl Run {
 
     /// Counts new failures of the run's tasks; returns the status change when the failure
     /// action must run.
-    fn check_failures(&mut self, by_id: &HashMap<&str, &Task>, now: Instant) -> Option<StatusChange> {
+    fn check_failures(
+        &mut self,
+        by_id: &HashMap<&str, &Task>,
+        now: Instant,
+    ) -> Option<StatusChange> {
         let monitor = self.policy.monitor;
         let newly: Vec<TaskId> = self
             .watched

@@ -81,8 +81,7 @@ impl Sim {
         for t in &mut self.tasks {
             if t.desired_state == TaskState::Shutdown && !t.status.state.is_terminal() {
                 t.status.state = TaskState::Shutdown;
-            } else if t.desired_state == TaskState::Running && t.status.state < TaskState::Running
-            {
+            } else if t.desired_state == TaskState::Running && t.status.state < TaskState::Running {
                 t.status.state = if fail {
                     TaskState::Failed
                 } else {
@@ -111,7 +110,11 @@ impl Sim {
     }
 }
 
-fn config(parallelism: i64, delay: Duration, order: ServiceSpecUpdateConfigOrderEnum) -> ServiceSpecUpdateConfig {
+fn config(
+    parallelism: i64,
+    delay: Duration,
+    order: ServiceSpecUpdateConfigOrderEnum,
+) -> ServiceSpecUpdateConfig {
     ServiceSpecUpdateConfig {
         parallelism: Some(parallelism),
         delay: Some(delay.as_nanos() as i64),
@@ -145,7 +148,11 @@ fn status(writes: &[Write]) -> Option<&StatusChange> {
 fn stop_first_replaces_two_slots_per_batch_with_the_delay_between() {
     let mut sim = Sim::new(
         4,
-        config(2, Duration::from_secs(2), ServiceSpecUpdateConfigOrderEnum::STOP_FIRST),
+        config(
+            2,
+            Duration::from_secs(2),
+            ServiceSpecUpdateConfigOrderEnum::STOP_FIRST,
+        ),
     );
     let mut run = sim.begin();
     let w = sim.step(&mut run);
@@ -162,18 +169,29 @@ fn stop_first_replaces_two_slots_per_batch_with_the_delay_between() {
         [Write::Start("new1".into()), Write::Start("new2".into())]
     );
     sim.agents(false);
-    assert!(sim.step(&mut run).is_empty(), "the batch rests for the delay");
+    assert!(
+        sim.step(&mut run).is_empty(),
+        "the batch rests for the delay"
+    );
     sim.wait(Duration::from_millis(1999));
     assert!(creates(&sim.step(&mut run)).is_empty());
     sim.wait(Duration::from_millis(1));
-    assert_eq!(creates(&sim.step(&mut run)), [3, 4], "the second batch, 2 s later");
+    assert_eq!(
+        creates(&sim.step(&mut run)),
+        [3, 4],
+        "the second batch, 2 s later"
+    );
     sim.agents(false);
     sim.step(&mut run);
     sim.agents(false);
     sim.step(&mut run);
     assert_eq!(sim.running(), ["new1", "new2", "new3", "new4"]);
     sim.wait(Duration::from_secs(2));
-    assert_eq!(sim.step(&mut run), [], "the last workers rest, then the final watch begins");
+    assert_eq!(
+        sim.step(&mut run),
+        [],
+        "the last workers rest, then the final watch begins"
+    );
     sim.wait(Duration::from_millis(2999));
     assert_eq!(sim.step(&mut run), [], "the final watch is delay + 1 s");
     sim.wait(Duration::from_millis(1));
@@ -185,7 +203,11 @@ fn stop_first_replaces_two_slots_per_batch_with_the_delay_between() {
 fn start_first_stops_the_old_task_only_once_the_new_one_runs() {
     let mut sim = Sim::new(
         2,
-        config(1, Duration::ZERO, ServiceSpecUpdateConfigOrderEnum::START_FIRST),
+        config(
+            1,
+            Duration::ZERO,
+            ServiceSpecUpdateConfigOrderEnum::START_FIRST,
+        ),
     );
     let mut run = sim.begin();
     let w = sim.step(&mut run);
@@ -198,17 +220,31 @@ fn start_first_stops_the_old_task_only_once_the_new_one_runs() {
             stop: vec![],
         }]
     );
-    assert!(sim.step(&mut run).is_empty(), "nothing until the new task runs");
+    assert!(
+        sim.step(&mut run).is_empty(),
+        "nothing until the new task runs"
+    );
     sim.agents(false);
     let w = sim.step(&mut run);
     assert_eq!(w[0], Write::Stop(vec!["old1".into()]));
     assert_eq!(creates(&w), [2], "no delay: the next slot at once");
-    assert_eq!(sim.running(), ["old1", "old2", "new1"], "never fewer than before");
+    assert_eq!(
+        sim.running(),
+        ["old1", "old2", "new1"],
+        "never fewer than before"
+    );
 }
 
 #[test]
 fn a_new_task_that_fails_pauses_the_update_with_dockers_message() {
-    let mut sim = Sim::new(4, config(1, Duration::ZERO, ServiceSpecUpdateConfigOrderEnum::STOP_FIRST));
+    let mut sim = Sim::new(
+        4,
+        config(
+            1,
+            Duration::ZERO,
+            ServiceSpecUpdateConfigOrderEnum::STOP_FIRST,
+        ),
+    );
     let mut run = sim.begin();
     sim.step(&mut run);
     sim.agents(false);
@@ -228,7 +264,11 @@ fn a_new_task_that_fails_pauses_the_update_with_dockers_message() {
 
 #[test]
 fn failure_action_rollback_restores_the_previous_spec_but_never_rolls_back_a_rollback() {
-    let mut cfg = config(1, Duration::ZERO, ServiceSpecUpdateConfigOrderEnum::STOP_FIRST);
+    let mut cfg = config(
+        1,
+        Duration::ZERO,
+        ServiceSpecUpdateConfigOrderEnum::STOP_FIRST,
+    );
     cfg.failure_action = Some(shoal_types::api::ServiceSpecUpdateConfigFailureActionEnum::ROLLBACK);
     let mut sim = Sim::new(2, cfg);
     let mut run = sim.begin();
@@ -260,21 +300,40 @@ fn failure_action_rollback_restores_the_previous_spec_but_never_rolls_back_a_rol
 
 #[test]
 fn failures_within_the_ratio_and_with_continue_do_not_stop_the_update() {
-    let mut cfg = config(0, Duration::ZERO, ServiceSpecUpdateConfigOrderEnum::START_FIRST);
+    let mut cfg = config(
+        0,
+        Duration::ZERO,
+        ServiceSpecUpdateConfigOrderEnum::START_FIRST,
+    );
     cfg.max_failure_ratio = Some(0.5);
     let mut sim = Sim::new(4, cfg);
     let mut run = sim.begin();
-    assert_eq!(creates(&sim.step(&mut run)), [1, 2, 3, 4], "parallelism 0: all at once");
+    assert_eq!(
+        creates(&sim.step(&mut run)),
+        [1, 2, 3, 4],
+        "parallelism 0: all at once"
+    );
     sim.get("new1").status.state = TaskState::Failed;
     sim.get("new2").status.state = TaskState::Failed;
-    assert_eq!(status(&sim.step(&mut run)), None, "2 of 4 is not more than 0.5");
+    assert_eq!(
+        status(&sim.step(&mut run)),
+        None,
+        "2 of 4 is not more than 0.5"
+    );
     sim.get("new3").status.state = TaskState::Failed;
     assert!(matches!(
         status(&sim.step(&mut run)),
         Some(StatusChange::Pause(_))
     ));
 
-    let mut sim = Sim::new(2, config(0, Duration::ZERO, ServiceSpecUpdateConfigOrderEnum::START_FIRST));
+    let mut sim = Sim::new(
+        2,
+        config(
+            0,
+            Duration::ZERO,
+            ServiceSpecUpdateConfigOrderEnum::START_FIRST,
+        ),
+    );
     let mut run = sim.begin();
     run.policy.failure_action = FailureAction::Continue;
     sim.step(&mut run);
@@ -286,8 +345,17 @@ fn failures_within_the_ratio_and_with_continue_do_not_stop_the_update() {
 
 #[test]
 fn a_task_that_fails_after_its_monitor_window_is_not_a_failure() {
-    let mut sim = Sim::new(2, config(2, Duration::ZERO, ServiceSpecUpdateConfigOrderEnum::START_FIRST));
-    sim.service.spec.update_config.as_mut().map(|c| c.monitor = Some(5_000_000_000));
+    let mut sim = Sim::new(
+        2,
+        config(
+            2,
+            Duration::ZERO,
+            ServiceSpecUpdateConfigOrderEnum::START_FIRST,
+        ),
+    );
+    if let Some(c) = sim.service.spec.update_config.as_mut() {
+        c.monitor = Some(5_000_000_000);
+    }
     let mut run = sim.begin();
     sim.step(&mut run);
     sim.agents(false);
@@ -299,7 +367,14 @@ fn a_task_that_fails_after_its_monitor_window_is_not_a_failure() {
 
 #[test]
 fn a_slot_that_already_holds_a_current_task_keeps_it() {
-    let mut sim = Sim::new(1, config(1, Duration::ZERO, ServiceSpecUpdateConfigOrderEnum::STOP_FIRST));
+    let mut sim = Sim::new(
+        1,
+        config(
+            1,
+            Duration::ZERO,
+            ServiceSpecUpdateConfigOrderEnum::STOP_FIRST,
+        ),
+    );
     sim.tasks.push(task("cur", 1, "v2", 2, TaskState::Running));
     let mut run = sim.begin();
     let w = sim.step(&mut run);
@@ -310,7 +385,14 @@ fn a_slot_that_already_holds_a_current_task_keeps_it() {
 
 #[test]
 fn a_stop_first_task_starts_anyway_when_the_old_one_never_stops() {
-    let mut sim = Sim::new(1, config(1, Duration::ZERO, ServiceSpecUpdateConfigOrderEnum::STOP_FIRST));
+    let mut sim = Sim::new(
+        1,
+        config(
+            1,
+            Duration::ZERO,
+            ServiceSpecUpdateConfigOrderEnum::STOP_FIRST,
+        ),
+    );
     let mut run = sim.begin();
     sim.step(&mut run);
     assert_eq!(run.wake_at(), Some(sim.now + OLD_TASK_TIMEOUT));
@@ -320,7 +402,14 @@ fn a_stop_first_task_starts_anyway_when_the_old_one_never_stops() {
 
 #[test]
 fn an_old_task_on_a_down_node_counts_as_stopped() {
-    let mut sim = Sim::new(1, config(1, Duration::ZERO, ServiceSpecUpdateConfigOrderEnum::STOP_FIRST));
+    let mut sim = Sim::new(
+        1,
+        config(
+            1,
+            Duration::ZERO,
+            ServiceSpecUpdateConfigOrderEnum::STOP_FIRST,
+        ),
+    );
     let mut run = sim.begin();
     sim.step(&mut run);
     sim.live.clear();

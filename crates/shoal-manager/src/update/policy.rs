@@ -77,7 +77,9 @@ impl UpdatePolicy {
                     }
                     _ => FailureAction::Pause,
                 },
-                monitor: nanos(c.monitor).filter(|m| !m.is_zero()).unwrap_or(d.monitor),
+                monitor: nanos(c.monitor)
+                    .filter(|m| !m.is_zero())
+                    .unwrap_or(d.monitor),
                 max_failure_ratio: c.max_failure_ratio.unwrap_or(d.max_failure_ratio),
                 order: match c.order {
                     Some(ServiceSpecRollbackConfigOrderEnum::START_FIRST) => Order::StartFirst,
@@ -100,7 +102,9 @@ impl UpdatePolicy {
                     }
                     _ => FailureAction::Pause,
                 },
-                monitor: nanos(c.monitor).filter(|m| !m.is_zero()).unwrap_or(d.monitor),
+                monitor: nanos(c.monitor)
+                    .filter(|m| !m.is_zero())
+                    .unwrap_or(d.monitor),
                 max_failure_ratio: c.max_failure_ratio.unwrap_or(d.max_failure_ratio),
                 order: match c.order {
                     Some(ServiceSpecUpdateConfigOrderEnum::START_FIRST) => Order::StartFirst,
@@ -172,7 +176,11 @@ mod tests {
         assert_eq!(up.order, Order::StartFirst);
         let back = UpdatePolicy::of(&spec, true);
         assert_eq!(back.parallelism, 0);
-        assert_eq!(back.workers(7), 7, "parallelism 0 updates every slot at once");
+        assert_eq!(
+            back.workers(7),
+            7,
+            "parallelism 0 updates every slot at once"
+        );
         assert_eq!(back.failure_action, FailureAction::Continue);
         assert_eq!(back.order, Order::StopFirst);
     }

@@ -183,7 +183,11 @@ mod tests {
     fn a_failure_pauses_with_dockers_message() {
         let mut s = service();
         apply(&mut s, &StatusChange::Start, "t1");
-        assert!(apply(&mut s, &StatusChange::Pause(paused_message("abc")), "t2"));
+        assert!(apply(
+            &mut s,
+            &StatusChange::Pause(paused_message("abc")),
+            "t2"
+        ));
         assert_eq!(
             state(&s),
             (

@@ -9,6 +9,7 @@ mod logs;
 pub mod opts;
 mod ps;
 pub mod spec;
+pub mod task_flags;
 mod update;
 
 use super::{emit, join_errors};
@@ -149,6 +150,10 @@ pub struct UpdateArgs {
     pub update: opts::UpdateConfigFlags,
     #[command(flatten)]
     pub rollback_config: opts::RollbackConfigFlags,
+    #[command(flatten)]
+    pub task: task_flags::TaskFlags,
+    #[command(flatten)]
+    pub refs: crate::cmd::secret::refs::RefFlags,
     #[arg(value_name = "SERVICE")]
     pub service: String,
 }

@@ -70,6 +70,7 @@ pub(super) async fn update(client: &Client, a: UpdateArgs) -> anyhow::Result<()>
             code: 1,
             message: m,
         })?;
+        crate::cmd::secret::refs::apply(client, &a.refs, &mut spec).await?;
         query = query.push("registryAuthFrom", "spec");
     }
     post_update(client, &service, &spec, query).await?;
@@ -97,6 +98,8 @@ fn has_other_flags(a: &UpdateArgs) -> bool {
         || a.force
         || a.update.any()
         || a.rollback_config.any()
+        || a.task.any()
+        || a.refs.any()
 }
 
 /// Applies the flags to a spec read from the daemon (docker's `updateService`, for the
@@ -188,6 +191,7 @@ pub fn apply_update(a: &UpdateArgs, spec: &mut Value) -> Result<(), String> {
             json!(crate::parse::shell_words(args)?),
         );
     }
+    a.task.apply(spec)?;
     merge_update_config(spec, "UpdateConfig", &a.update);
     merge_update_config(spec, "RollbackConfig", &a.rollback_config.as_update());
     if a.force {

@@ -92,7 +92,8 @@ pub fn reconcile(service: &Service, tasks: &[&Task], nodes: &[&Node]) -> Plan {
                     &b.id,
                 ))
         });
-        plan.shutdown.extend(here.iter().skip(1).map(|t| t.id.clone()));
+        plan.shutdown
+            .extend(here.iter().skip(1).map(|t| t.id.clone()));
     }
     // Tasks on nodes that no longer exist (or that never had a node).
     plan.shutdown
@@ -240,5 +241,25 @@ mod tests {
             &nodes.iter().collect::<Vec<_>>(),
         );
         assert_eq!(plan.shutdown, ["t2", "t3"].map(TaskId::from));
+    }
+
+    #[test]
+    fn a_node_whose_task_is_being_updated_is_left_to_the_update_supervisor() {
+        let mut svc = global(&[]);
+        let nodes = [ready("a")];
+        let old = task_on(&svc, "old", "a");
+        svc.spec_version = shoal_types::Version { index: 2 };
+        if let Some(t) = svc.spec.task_template.as_mut() {
+            t.force_update = Some(1);
+        }
+        let mut new = task_on(&svc, "new", "a");
+        new.spec_version = svc.spec_version;
+        let tasks = [old, new];
+        let plan = reconcile(
+            &svc,
+            &tasks.iter().collect::<Vec<_>>(),
+            &nodes.iter().collect::<Vec<_>>(),
+        );
+        assert!(plan.is_empty(), "a start-first pair is not deduplicated");
     }
 }

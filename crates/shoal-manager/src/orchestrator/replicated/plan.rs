@@ -57,7 +57,8 @@ pub fn reconcile(service: &Service, tasks: &[&Task]) -> Plan {
         group.sort_by(|a, b| keep_order(a).cmp(&keep_order(b)));
         let updating = group.iter().any(|t| is_dirty(service, t));
         if !updating {
-            plan.shutdown.extend(group.iter().skip(1).map(|t| t.id.clone()));
+            plan.shutdown
+                .extend(group.iter().skip(1).map(|t| t.id.clone()));
             group.truncate(1);
         }
         slots.insert(*slot, group[0]);
