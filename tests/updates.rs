@@ -231,6 +231,11 @@ fn service_rollback_restores_the_previous_spec_and_a_second_one_the_other() -> a
     let svc = s.service("flip")?;
     let image = svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].as_str();
     assert!(image.is_some_and(|i| i.starts_with(V2)), "{image:?}");
+    // And `service update --rollback`, a third time.
+    s.d.shoal(&["service", "update", "--rollback", "flip"])
+        .ok()?;
+    s.wait_status("flip", "rollback_completed")?;
+    s.wait_all_on("flip", 2, V1)?;
     Ok(())
 }
 

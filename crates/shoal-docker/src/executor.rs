@@ -159,7 +159,9 @@ impl DockerExecutor {
         base: impl Into<std::path::PathBuf>,
         store: SecretStore,
     ) -> Self {
-        self.files = Some(TaskFiles::new(base, store));
+        let files = TaskFiles::new(base, store);
+        files.sweep();
+        self.files = Some(files);
         self
     }
 

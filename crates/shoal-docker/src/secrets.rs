@@ -174,6 +174,21 @@ impl TaskFiles {
         }
     }
 
+    /// Unmounts and removes every task directory left by an earlier process (one killed
+    /// between a prepare and its start). Safe at start-up: a container created but not
+    /// started gets its files again at start. Blocking; called once when the executor is
+    /// built.
+    pub fn sweep(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.base) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if let Err(e) = unmount_and_remove(&entry.path()) {
+                warn!(dir = %entry.path().display(), error = %e, "removing a leftover task tmpfs failed");
+            }
+        }
+    }
+
     fn dir(&self, task_id: &str) -> PathBuf {
         self.base.join(task_id)
     }

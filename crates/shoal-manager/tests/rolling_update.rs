@@ -120,3 +120,45 @@ async fn a_global_service_is_updated_node_by_node() {
     assert_eq!(nodes.len(), 2, "still one task on each node");
     h.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_new_update_during_an_update_supersedes_it() {
+    let mut h = Harness::start(5).await;
+    h.add_node("n1", &[]).await;
+    let web = h.create_service(replicated("web", 4)).await;
+    h.wait_for("4 running tasks", |_| h.running(&web).len() == 4)
+        .await;
+    let slow = ServiceSpecUpdateConfig {
+        delay: Some(30_000_000_000),
+        monitor: Some(1_000_000_000),
+        ..Default::default()
+    };
+    h.update_service(&web, |s| {
+        set_env(s, "2");
+        s.update_config = Some(slow.clone());
+    })
+    .await;
+    h.wait_for("the first slot on v2", |_| {
+        h.running(&web).iter().any(|t| t.spec_version.index == 2)
+    })
+    .await;
+    h.update_service(&web, |s| {
+        set_env(s, "3");
+        s.update_config = Some(ServiceSpecUpdateConfig {
+            parallelism: Some(0),
+            monitor: Some(1_000_000_000),
+            ..Default::default()
+        });
+    })
+    .await;
+    h.wait_for("every slot on v3 and the update completed", |_| {
+        let running = h.running(&web);
+        running.len() == 4
+            && running.iter().all(|t| t.spec_version.index == 3)
+            && status_of(&h, &web).0 == Some(S::COMPLETED)
+    })
+    .await;
+    let slots: Vec<u64> = h.running(&web).iter().map(|t| t.slot).collect();
+    assert_eq!(slots, [1, 2, 3, 4], "one task per slot");
+    h.stop().await;
+}

@@ -169,12 +169,10 @@ impl ClusterHandler for NodeHandler {
                 });
             }
             let propose = self.runtime.raft.proposer();
-            let result = tokio::time::timeout(
-                crate::forward::COMMIT_WAIT,
-                propose.propose(req.proposal),
-            )
-            .await
-            .unwrap_or(Err(shoal_store::StoreError::NoLeader));
+            let result =
+                tokio::time::timeout(crate::forward::COMMIT_WAIT, propose.propose(req.proposal))
+                    .await
+                    .unwrap_or(Err(shoal_store::StoreError::NoLeader));
             Ok(ProposeResponse { result })
         })
     }

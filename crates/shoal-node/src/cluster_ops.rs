@@ -151,10 +151,14 @@ impl Daemon {
             // Best effort: without its node object the leader's role manager takes this
             // member out of raft, so the others keep their quorum arithmetic right.
             let id = state.node_id.clone();
-            let delete = rt.store.update(move |tx| tx.delete(shoal_types::Kind::Node, &id));
+            let delete = rt
+                .store
+                .update(move |tx| tx.delete(shoal_types::Kind::Node, &id));
             match tokio::time::timeout(Duration::from_secs(5), delete).await {
                 Ok(Ok(_)) => tracing::info!("removed this manager's node before leaving"),
-                Ok(Err(e)) => tracing::warn!(error = %e, "could not remove this manager's node; leaving anyway"),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "could not remove this manager's node; leaving anyway")
+                }
                 Err(_) => tracing::warn!("removing this manager's node timed out; leaving anyway"),
             }
         }

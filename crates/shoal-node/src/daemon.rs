@@ -16,15 +16,10 @@ use crate::manager::{LeaderHook, ManagerRuntime};
 use crate::paths::Paths;
 use crate::state::NodeState;
 use crate::tls::NodeTls;
-use futures::future::BoxFuture;
 use parking_lot::RwLock;
-use shoal_api::backend::{LogRequest, LogStream};
-use shoal_api::error::{LOCKED, MANAGER_STARTING, NOT_A_MANAGER, WORKER_NOT_MANAGER};
 use shoal_api::{ApiError, Backend, LocalState};
 use shoal_ca::{NodeKeyFile, UnlockKey};
 use shoal_cluster::RemoteDispatcher;
-use shoal_manager::control::Control;
-use shoal_types::requests::{InitRequest, JoinRequest};
 use std::sync::Arc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -297,7 +292,7 @@ impl Daemon {
         self: Arc<Self>,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), NodeError> {
-        let backend: Arc<dyn Backend> = Arc::new(DaemonBackend(self.clone()));
+        let backend: Arc<dyn Backend> = Arc::new(crate::backend::DaemonBackend(self.clone()));
         let router = shoal_api::router(backend);
         let socket = self.config.socket.clone();
         tracing::info!(socket = %socket.display(), "serving the Engine API");
@@ -350,15 +345,20 @@ impl Daemon {
         }
     }
 
-    async fn unlock(self: &Arc<Self>, key: String) -> Result<(), ApiError> {
+    pub(crate) async fn unlock(self: &Arc<Self>, key: String) -> Result<(), ApiError> {
         let _op = self.ops.lock().await;
         let state = match &*self.membership.read() {
             Membership::Locked { state } => state.clone(),
-            _ => return Err(ApiError::new(axum_status(409), "swarm is not locked")),
+            _ => {
+                return Err(ApiError::new(
+                    crate::backend::axum_status(409),
+                    "swarm is not locked",
+                ));
+            }
         };
         let invalid = || {
             ApiError::new(
-                axum_status(401),
+                crate::backend::axum_status(401),
                 "swarm could not be unlocked: invalid key provided",
             )
         };
@@ -367,106 +367,5 @@ impl Daemon {
         self.resume(state, &keys)
             .await
             .map_err(|e| ApiError::internal(e.to_string()))
-    }
-}
-
-fn axum_status(code: u16) -> shoal_api::error::StatusCode {
-    shoal_api::error::StatusCode::from_u16(code)
-        .unwrap_or(shoal_api::error::StatusCode::INTERNAL_SERVER_ERROR)
-}
-
-/// The [`Backend`] the API sees.
-struct DaemonBackend(Arc<Daemon>);
-
-impl Backend for DaemonBackend {
-    fn local_state(&self) -> LocalState {
-        self.0.local_state()
-    }
-
-    fn control(&self) -> Result<Arc<Control>, ApiError> {
-        match &*self.0.membership.read() {
-            Membership::Inactive => Err(ApiError::unavailable(NOT_A_MANAGER)),
-            Membership::Locked { .. } => Err(ApiError::unavailable(LOCKED)),
-            Membership::Worker { .. } => Err(ApiError::unavailable(WORKER_NOT_MANAGER)),
-            Membership::Manager { runtime, .. } => {
-                // Reads are served from the local store even without a leader; writes then
-                // fail at once with "The swarm does not have a leader".
-                if runtime.store.view(|t| t.cluster().is_none()) {
-                    return Err(ApiError::unavailable(MANAGER_STARTING));
-                }
-                Ok(runtime.control.clone())
-            }
-        }
-    }
-
-    fn info(&self) -> BoxFuture<'_, serde_json::Value> {
-        Box::pin(async move { self.0.info_json() })
-    }
-
-    fn version(&self) -> BoxFuture<'_, serde_json::Value> {
-        Box::pin(async move { self.0.version_json() })
-    }
-
-    fn init(&self, req: InitRequest) -> BoxFuture<'_, Result<String, ApiError>> {
-        Box::pin(self.0.init(req))
-    }
-
-    fn join(&self, req: JoinRequest) -> BoxFuture<'_, Result<(), ApiError>> {
-        Box::pin(self.0.join(req))
-    }
-
-    fn leave(&self, force: bool) -> BoxFuture<'_, Result<(), ApiError>> {
-        Box::pin(self.0.leave(force))
-    }
-
-    fn unlock(&self, key: String) -> BoxFuture<'_, Result<(), ApiError>> {
-        Box::pin(self.0.unlock(key))
-    }
-
-    fn distribution(&self, name: String) -> BoxFuture<'_, Result<serde_json::Value, ApiError>> {
-        Box::pin(async move {
-            crate::engine::distribution(&self.0.config.engine, &name)
-                .await
-                .ok_or_else(|| {
-                    ApiError::new(
-                        axum_status(401),
-                        format!("errors:\ndenied: requested access to the resource is denied\nunauthorized: authentication required for {name} (no registry, and the image is not present on this node)"),
-                    )
-                })
-        })
-    }
-
-    fn task_logs(
-        &self,
-        task: shoal_types::Task,
-        req: LogRequest,
-    ) -> BoxFuture<'_, Result<LogStream, ApiError>> {
-        Box::pin(async move {
-            use futures::StreamExt;
-            use shoal_agent::Executor;
-            let executor = self.0.executor.clone().ok_or_else(|| {
-                ApiError::unavailable("the container engine is not reachable from this node")
-            })?;
-            let opts = shoal_agent::LogOptions {
-                follow: req.follow,
-                tail: req.tail,
-                timestamps: req.timestamps,
-                since: req.since.map(|s| s as i64),
-                stdout: req.stdout,
-                stderr: req.stderr,
-            };
-            let stream = executor
-                .logs(&task, opts)
-                .map(|item| {
-                    item.map(|l| shoal_api::backend::TaskLogLine {
-                        stderr: matches!(l.stream, shoal_agent::LogStream::Stderr),
-                        timestamp: l.timestamp,
-                        line: l.line.to_vec(),
-                    })
-                    .map_err(|e| e.to_string())
-                })
-                .boxed();
-            Ok(stream)
-        })
     }
 }

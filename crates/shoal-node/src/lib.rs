@@ -2,13 +2,20 @@
 //!
 //! [`Daemon::run`] is what `shoal daemon` runs: it takes the data-root lock, restores the
 //! node's swarm state from disk (certificates, key file, raft log) if it has any, serves the
-//! Engine API on the Unix socket, and answers `swarm init`/`leave` by creating or tearing
-//! down that state. It is a library so tests can start nodes in-process, but the cluster tests
-//! start the real binary.
+//! Engine API on the Unix socket, and answers `swarm init`/`join`/`leave` by creating or
+//! tearing down that state. It is a library so tests can start nodes in-process, but the
+//! cluster tests start the real binary.
+//!
+//! Multi-node pieces (see `docs/cluster.md`): managers serve the cluster channel through
+//! [`cluster_handler::NodeHandler`] (CA side in [`join_handler`]); followers forward writes
+//! with [`forward::ForwardingProposer`]; the leader's [`role_manager`] makes raft membership
+//! follow the nodes' desired roles; every node's membership watch (`membership`) promotes,
+//! demotes, renews or leaves as the cluster asks.
 
 #![recursion_limit = "256"]
 
 pub mod autolock;
+mod backend;
 pub mod cluster_handler;
 mod cluster_ops;
 pub mod config;

@@ -23,10 +23,10 @@ pub enum SecretCommand {
 
 #[derive(Debug, Args)]
 pub struct CreateArgs {
-    /// Secret labels
+    /// Labels
     #[arg(short, long)]
     pub label: Vec<String>,
-    /// Name of the secret
+    /// Name of the secret or config
     #[arg(value_name = "SECRET")]
     pub name: String,
     /// File to read the content from, or - for STDIN

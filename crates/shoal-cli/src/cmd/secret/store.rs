@@ -179,8 +179,24 @@ pub fn pretty_text(kind: Kind, v: &Value) -> String {
             .map(|t| t.go_string_utc())
             .unwrap_or_default()
     };
+    // The two templates differ in spacing (docker's `secretInspectPrettyTemplate` pads with
+    // spaces, `configInspectPrettyTemplate` with tabs).
+    let (id, name, created, updated) = match kind {
+        Kind::Secret => (
+            "ID:              ",
+            "Name:              ",
+            "Created at:        ",
+            "Updated at:        ",
+        ),
+        Kind::Config => (
+            "ID:\t\t\t",
+            "Name:\t\t\t",
+            "Created at:            \t",
+            "Updated at:            \t",
+        ),
+    };
     let mut out = format!(
-        "ID:              {}\nName:              {}\n",
+        "{id}{}\n{name}{}\n",
         str_at(v, &["ID"]),
         str_at(v, &["Spec", "Name"])
     );
@@ -198,7 +214,7 @@ pub fn pretty_text(kind: Kind, v: &Value) -> String {
         ));
     }
     out.push_str(&format!(
-        "Created at:        {}\nUpdated at:        {}\n",
+        "{created}{}\n{updated}{}\n",
         when("CreatedAt"),
         when("UpdatedAt")
     ));
@@ -233,4 +249,28 @@ pub async fn rm(client: &Client, kind: Kind, names: &[String]) -> anyhow::Result
         message: errs.iter().map(error_text).collect::<Vec<_>>().join("\n"),
     }
     .into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pretty_secrets_show_no_data_and_configs_show_theirs() {
+        let v = json!({
+            "ID": "abc", "CreatedAt": "2026-11-25T12:00:00Z", "UpdatedAt": "2026-11-25T12:00:00Z",
+            "Spec": {"Name": "db", "Labels": {"team": "a"}, "Data": STANDARD.encode("hello")},
+        });
+        let secret = pretty_text(Kind::Secret, &v);
+        assert_eq!(
+            secret,
+            "ID:              abc\nName:              db\nLabels:\n - team=a\nDriver:            \nCreated at:        2026-11-25 12:00:00 +0000 utc\nUpdated at:        2026-11-25 12:00:00 +0000 utc\n"
+        );
+        let config = pretty_text(Kind::Config, &v);
+        assert!(
+            config.starts_with("ID:\t\t\tabc\nName:\t\t\tdb\n"),
+            "{config}"
+        );
+        assert!(config.ends_with("Data:\nhello\n"), "{config}");
+    }
 }
