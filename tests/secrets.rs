@@ -331,3 +331,39 @@ fn service_update_adds_and_removes_secrets_and_configs() -> anyhow::Result<()> {
     s.d.shoal(&["secret", "rm", "one"]).ok()?;
     Ok(())
 }
+
+#[test]
+fn a_task_that_fails_to_prepare_leaves_no_tmpfs_behind() -> anyhow::Result<()> {
+    let s = Swarm::new(&[], &[])?;
+    let (code, _, err) = s.shoal_stdin(&["secret", "create", "lost", "-"], PAYLOAD.as_bytes())?;
+    anyhow::ensure!(code == 0, "{err}");
+    s.d.shoal(&[
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        "broken",
+        "--secret",
+        "lost",
+        "shoal-test/does-not-exist:latest",
+    ])
+    .ok()?;
+    wait_until("a rejected task", secrets_common::CONVERGE, || {
+        s.d.api("GET", "/tasks", None)
+            .and_then(|r| r.json())
+            .is_ok_and(|v| v.to_string().contains("\"rejected\""))
+    })?;
+    let dir = s.d.data_root.join("task-files");
+    let mounted = || {
+        std::fs::read_to_string("/proc/self/mounts")
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.contains(&*dir.to_string_lossy()))
+    };
+    wait_until(
+        "no task tmpfs to stay mounted",
+        secrets_common::CONVERGE,
+        || !mounted(),
+    )?;
+    Ok(())
+}

@@ -250,7 +250,18 @@ pub fn id_of_named(objects: &[Value], name: &str) -> String {
 
 /// A service spec with the stack's name and object ids replaced by placeholders.
 pub fn normalized(f: &Fixture, stack: &str, service: &str) -> anyhow::Result<String> {
-    let mut text = f.get(&format!("/v1.44/services/{stack}_{service}"))?["Spec"].to_string();
+    let mut spec = f.get(&format!("/v1.44/services/{stack}_{service}"))?["Spec"].clone();
+    // docker sorts secret and config references by source name only, with an unstable sort,
+    // so references to one source in several files come in any order: compare them sorted.
+    for list in ["Secrets", "Configs"] {
+        if let Some(refs) = spec
+            .pointer_mut(&format!("/TaskTemplate/ContainerSpec/{list}"))
+            .and_then(|v| v.as_array_mut())
+        {
+            refs.sort_by_key(|r| r.to_string());
+        }
+    }
+    let mut text = spec.to_string();
     for kind in ["networks", "secrets", "configs"] {
         for o in f.stack_objects(kind, stack)? {
             let id = o["ID"]

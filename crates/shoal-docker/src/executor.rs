@@ -165,6 +165,17 @@ impl DockerExecutor {
         self
     }
 
+    /// Unmounts every task tmpfs still on the host (tasks prepared but not started). Safe
+    /// once the agent has stopped: a start re-creates the files. Called on shutdown.
+    pub async fn release_task_files(&self) {
+        if let Some(files) = self.files.clone() {
+            let swept = tokio::task::spawn_blocking(move || files.sweep()).await;
+            if let Err(e) = swept {
+                warn!(error = %e, "releasing task tmpfs mounts panicked");
+            }
+        }
+    }
+
     async fn prepare_task(&self, task: &Task) -> Result<(), ExecError> {
         let mut body = container_config(task, &self.node)?;
         if let Some(files) = &self.files {
@@ -310,7 +321,17 @@ impl Executor for DockerExecutor {
     }
 
     fn prepare<'a>(&'a self, task: &'a Task) -> BoxFuture<'a, Result<(), ExecError>> {
-        Box::pin(self.prepare_task(task))
+        Box::pin(async move {
+            let prepared = self.prepare_task(task).await;
+            // A task that failed to prepare never starts: its files must not wait for the
+            // removal (which a killed daemon would never do).
+            if prepared.is_err()
+                && let Some(files) = &self.files
+            {
+                files.release(task.id.as_str()).await;
+            }
+            prepared
+        })
     }
 
     fn start<'a>(&'a self, task: &'a Task) -> BoxFuture<'a, Result<Started, ExecError>> {

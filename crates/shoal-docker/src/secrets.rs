@@ -257,6 +257,16 @@ fn write_all(base: &Path, dir: &Path, files: &[FilePlan]) -> std::io::Result<()>
     if statfs(dir).map_err(std::io::Error::from)?.filesystem_type() != TMPFS_MAGIC {
         return Err(std::io::Error::other("the mount point is not a tmpfs"));
     }
+    let written = write_files(dir, files);
+    if written.is_err()
+        && let Err(e) = unmount_and_remove(dir)
+    {
+        warn!(dir = %dir.display(), error = %e, "removing a half-written task tmpfs failed");
+    }
+    written
+}
+
+fn write_files(dir: &Path, files: &[FilePlan]) -> std::io::Result<()> {
     for f in files {
         let path = dir.join(&f.rel);
         if let Some(parent) = path.parent() {

@@ -308,6 +308,9 @@ impl Daemon {
     /// Stops the agent, the node services and the manager runtime, if any.
     pub async fn stop(&self) {
         self.stop_agent().await;
+        if let Some(executor) = &self.executor {
+            executor.release_task_files().await;
+        }
         let services = self.services.lock().take();
         drop(services);
         if let Some(rt) = self.runtime() {
