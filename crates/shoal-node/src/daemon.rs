@@ -277,11 +277,17 @@ impl Daemon {
         let node = shoal_types::NodeId::from(node_id);
         match executor.list(&node).await {
             Ok(found) => {
-                for c in found {
-                    if let Err(e) = executor.remove_existing(&c).await {
-                        tracing::warn!(container.id = %c.container_id, error = %e, "could not remove a task container");
+                // Each removal may wait out its container's stop grace period: run them
+                // together, or leaving a node with many tasks takes grace × tasks.
+                let removals = found.iter().map(|c| {
+                    let executor = executor.clone();
+                    async move {
+                        if let Err(e) = executor.remove_existing(c).await {
+                            tracing::warn!(container.id = %c.container_id, error = %e, "could not remove a task container");
+                        }
                     }
-                }
+                });
+                futures::future::join_all(removals).await;
             }
             Err(e) => tracing::warn!(error = %e, "could not list task containers to remove"),
         }
