@@ -366,7 +366,7 @@ fn stored_root_ca(root: &RootCa, digest: &[u8; 32]) -> shoal_types::RootCa {
     shoal_types::RootCa {
         ca_cert: root.cert_pem().to_string(),
         ca_key: root.key_pem().to_string(),
-        ca_cert_hash: digest.iter().map(|b| format!("{b:02x}")).collect(),
+        ca_cert_hash: hex::encode(digest),
     }
 }
 
