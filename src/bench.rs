@@ -184,8 +184,12 @@ impl Daemon {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    fn rss_kib(&self) -> Option<u64> {
-        rss_kib(Path::new(&format!("/proc/{}/status", self.child.id())))
+    /// A `/proc/<pid>/status` field in KiB (`VmRSS`, `RssAnon`, `RssFile`, …).
+    fn status_kib(&self, field: &str) -> Option<u64> {
+        status_kib(
+            Path::new(&format!("/proc/{}/status", self.child.id())),
+            field,
+        )
     }
 }
 
@@ -198,11 +202,11 @@ impl Drop for Daemon {
     }
 }
 
-fn rss_kib(status: &Path) -> Option<u64> {
+fn status_kib(status: &Path, field: &str) -> Option<u64> {
     std::fs::read_to_string(status)
         .ok()?
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
+        .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))?
         .split_whitespace()
         .nth(1)?
         .parse()
@@ -271,7 +275,14 @@ fn services() -> Result<(), String> {
 fn idle() -> Result<(), String> {
     let d = Daemon::start()?;
     std::thread::sleep(Duration::from_secs(5));
-    let shoal = d.rss_kib().ok_or("cannot read the daemon's RSS")?;
+    let shoal = d
+        .status_kib("VmRSS")
+        .ok_or("cannot read the daemon's RSS")?;
+    let part = |f: &str| {
+        d.status_kib(f)
+            .map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
+            .unwrap_or_else(|| "?".into())
+    };
     let dockerd = Command::new("pidof")
         .arg("dockerd")
         .output()
@@ -280,11 +291,13 @@ fn idle() -> Result<(), String> {
             String::from_utf8_lossy(&o.stdout)
                 .split_whitespace()
                 .next()
-                .and_then(|pid| rss_kib(Path::new(&format!("/proc/{pid}/status"))))
+                .and_then(|pid| status_kib(Path::new(&format!("/proc/{pid}/status")), "VmRSS"))
         });
     println!(
-        "idle one-node manager RSS: shoal {:.1} MiB; dockerd (this host's, not in swarm mode) {}",
+        "idle one-node manager RSS: shoal {:.1} MiB (anonymous {}, file-backed {}); dockerd (this host's, not in swarm mode) {}",
         shoal as f64 / 1024.0,
+        part("RssAnon"),
+        part("RssFile"),
         dockerd
             .map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
             .unwrap_or_else(|| "unknown".into())

@@ -24,8 +24,7 @@ const APPLY_POLL: Duration = Duration::from_millis(5);
 /// A leader whose majority has not acknowledged it for this long (the longest election
 /// timeout) has lost quorum: it refuses writes at once rather than letting them hang, as
 /// SwarmKit's lost-quorum fast-fail does.
-pub const QUORUM_GRACE: Duration =
-    Duration::from_millis(crate::manager::CLUSTER_ELECTION_TIMEOUT_MS.1);
+pub const QUORUM_GRACE: Duration = Duration::from_millis(shoal_raft::ELECTION_TIMEOUT_MS.1);
 /// Longest a leader waits for a proposal to commit before telling the caller there is no
 /// leader (the write may still commit later, as with SwarmKit's proposal timeout).
 pub const COMMIT_WAIT: Duration = Duration::from_secs(10);

@@ -31,16 +31,6 @@ pub type LeaderHook = Arc<
         + Sync,
 >;
 
-/// Raft heartbeat of a manager. Shorter than shoal-raft's default (250 ms), together with
-/// [`CLUSTER_ELECTION_TIMEOUT_MS`], because openraft's leader lease equals the longest election
-/// timeout and a follower refuses votes while its lease runs: a failover costs about one lease
-/// plus one more election timeout. Measured from SIGKILL of the leader to the first write on a
-/// survivor (3 managers, 10 trials, release build): 1–2 s timeouts gave a 3.25 s median,
-/// 0.6–1.2 s gave 2.14 s, 0.6–0.9 s gives 1.64 s (max 1.79 s); the target is < 2 s.
-pub const CLUSTER_HEARTBEAT_MS: u64 = 150;
-/// Election timeout range of a manager: 4–6 heartbeats (see [`CLUSTER_HEARTBEAT_MS`]).
-pub const CLUSTER_ELECTION_TIMEOUT_MS: (u64, u64) = (600, 900);
-
 /// How often the leadership supervisor looks at raft's view of the leader.
 const LEADERSHIP_POLL: Duration = Duration::from_millis(100);
 
@@ -92,9 +82,7 @@ impl ManagerRuntime {
         tls: &NodeTls,
     ) -> Result<ManagerRuntime, NodeError> {
         let store = Arc::new(MemoryStore::new());
-        let mut cfg = RaftConfig::new(paths.raft(), state.raft_id, state.advertise_addr.clone());
-        cfg.heartbeat_ms = CLUSTER_HEARTBEAT_MS;
-        cfg.election_timeout_ms = CLUSTER_ELECTION_TIMEOUT_MS;
+        let cfg = RaftConfig::new(paths.raft(), state.raft_id, state.advertise_addr.clone());
         let sealer = Arc::new(shoal_raft::sealer::XChaChaSealer::new(dek));
         let raft = RaftNode::open(cfg, store.clone(), sealer, Arc::new(tls.client())).await?;
         let raft = Arc::new(raft);

@@ -1,0 +1,151 @@
+//! Issue 4: joining through the real docker CLI, and `node rm --force` of a node that is still
+//! up (its tasks move, its certificate is refused, it leaves the swarm and stops its tasks).
+
+use shoal_testkit::image::ensure_busybox;
+use shoal_testkit::{TestCluster, TestDaemon, get_json, next_addr, wait_until};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_shoal");
+const CONVERGE: Duration = Duration::from_secs(45);
+
+fn with_logs<T>(c: &TestCluster, r: anyhow::Result<T>) -> anyhow::Result<T> {
+    r.map_err(|e| anyhow::anyhow!("{e}\n{}", c.logs()))
+}
+
+/// Containers on the host's engine labelled with `node_id`.
+fn containers_of(node_id: &str) -> anyhow::Result<usize> {
+    let out = std::process::Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=com.docker.swarm.node.id={node_id}"),
+        ])
+        .output()?;
+    anyhow::ensure!(out.status.success(), "docker ps failed");
+    Ok(String::from_utf8_lossy(&out.stdout).lines().count())
+}
+
+#[test]
+fn the_docker_cli_joins_a_worker_and_a_manager_and_lists_them() -> anyhow::Result<()> {
+    let mut c = TestCluster::start(BIN, 1, 0, &[])?;
+    let via = c.manager(0).listen_addr.clone();
+    for (token, role) in [
+        (c.worker_token.clone(), "worker"),
+        (c.manager_token.clone(), "manager"),
+    ] {
+        let d = TestDaemon::start_at(BIN, &next_addr())?;
+        let out = d
+            .docker(&[
+                "swarm",
+                "join",
+                "--token",
+                &token,
+                "--listen-addr",
+                &d.listen_addr,
+                "--advertise-addr",
+                &d.listen_addr,
+                &via,
+            ])
+            .ok()?;
+        assert!(
+            out.stdout
+                .contains(&format!("This node joined a swarm as a {role}.")),
+            "{}",
+            out.stdout
+        );
+        c.nodes.push(d);
+        let i = c.nodes.len() - 1;
+        c.node_ids.push(c.node_id(i)?);
+    }
+    with_logs(&c, c.wait_all_ready())?;
+    with_logs(&c, c.wait_managers_reachable(2))?;
+    // The manager that joined through docker serves `docker node ls` itself.
+    let ls = c.nodes[2].docker(&["node", "ls"]).ok()?;
+    assert_eq!(ls.stdout.lines().count(), 4, "{}", ls.stdout);
+    assert_eq!(ls.stdout.matches("Ready").count(), 3, "{}", ls.stdout);
+    assert!(
+        ls.stdout.contains("Leader") && ls.stdout.contains("Reachable"),
+        "{}",
+        ls.stdout
+    );
+    // A second join is refused with docker's message and changes nothing.
+    let out = c.nodes[1]
+        .docker(&["swarm", "join", "--token", &c.worker_token, &via])
+        .failed()?;
+    assert!(
+        out.stderr.contains("This node is already part of a swarm."),
+        "{}",
+        out.stderr
+    );
+    // The worker leaves through docker; the manager sees it down.
+    let worker = c.node_ids[1].clone();
+    let out = c.nodes[1].docker(&["swarm", "leave"]).ok()?;
+    assert!(
+        out.stdout.contains("Node left the swarm."),
+        "{}",
+        out.stdout
+    );
+    let r = wait_until("the worker that left to be down", CONVERGE, || {
+        get_json(c.manager(0), &format!("/v1.44/nodes/{worker}"))
+            .is_ok_and(|n| n["Status"]["State"] == "down")
+    });
+    with_logs(&c, r)?;
+    Ok(())
+}
+
+#[test]
+fn node_rm_force_of_a_live_worker_moves_its_tasks_and_the_node_leaves() -> anyhow::Result<()> {
+    let image = ensure_busybox()?;
+    let c = TestCluster::start(BIN, 1, 1, &["--dispatcher-heartbeat", "1s"])?;
+    let worker = c.node_ids[1].clone();
+    c.manager(0)
+        .shoal(&[
+            "service",
+            "create",
+            "-d",
+            "--name",
+            "live",
+            "--replicas",
+            "2",
+            image,
+            "sleep",
+            "600",
+        ])
+        .ok()?;
+    let r = wait_until("one task of live on each node", CONVERGE, || {
+        c.running_task_nodes(0, "live")
+            .is_ok_and(|n| n.len() == 2 && n.contains(&worker) && n.contains(&c.node_ids[0]))
+    });
+    with_logs(&c, r)?;
+    // Refused without --force (the node is up), nothing changes.
+    let out = c.manager(0).shoal(&["node", "rm", &worker]).failed()?;
+    assert!(
+        out.stderr.contains("is not down and can't be removed"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(c.nodes_on(0)?.len(), 2);
+    c.manager(0)
+        .docker(&["node", "rm", "--force", &worker])
+        .ok()?;
+    assert_eq!(c.nodes_on(0)?.len(), 1, "the node is gone at once");
+    let r = wait_until(
+        "both tasks of live to run on the manager, and the removed node to leave the swarm and stop its containers",
+        CONVERGE,
+        || {
+            c.running_task_nodes(0, "live")
+                .is_ok_and(|n| n.len() == 2 && n.iter().all(|id| *id == c.node_ids[0]))
+                && get_json(&c.nodes[1], "/v1.44/info")
+                    .is_ok_and(|i| i["Swarm"]["LocalNodeState"] == "inactive")
+                && containers_of(&worker).is_ok_and(|n| n == 0)
+        },
+    );
+    with_logs(&c, r)?;
+    assert_eq!(
+        c.nodes_on(0)?.len(),
+        1,
+        "the removed node did not come back"
+    );
+    Ok(())
+}
