@@ -87,6 +87,10 @@ pub fn force_new_cluster(
         EntryPayload::Membership(membership),
     );
     db.append(&[entry])?;
-    db.write_meta(Record::Vote, &Vote::new(term, node_id), Durability::Immediate)?;
+    db.write_meta(
+        Record::Vote,
+        &Vote::new(term, node_id),
+        Durability::Immediate,
+    )?;
     Ok(ForcedMembership { index, term })
 }

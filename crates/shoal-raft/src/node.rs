@@ -247,7 +247,10 @@ impl RaftNode {
             }
         };
         if tokio::time::timeout(CLOSE_WAIT, closed).await.is_err() {
-            tracing::warn!(node.id = self.node_id, "raft shutdown: the raft file is still open");
+            tracing::warn!(
+                node.id = self.node_id,
+                "raft shutdown: the raft file is still open"
+            );
         }
     }
 }

@@ -33,8 +33,11 @@ async fn a_member_without_quorum_becomes_the_sole_voter_and_keeps_its_store() ->
         .await?;
     let raft = node.raft().clone();
     let stuck = tokio::spawn(async move {
-        raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([LOST_PEER])), false)
-            .await
+        raft.change_membership(
+            ChangeMembers::AddVoterIds(BTreeSet::from([LOST_PEER])),
+            false,
+        )
+        .await
     });
     wait_for(
         "the peer to be a voter of the effective membership",
