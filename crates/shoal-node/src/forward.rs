@@ -68,7 +68,7 @@ impl ForwardingProposer {
             return Err(StoreError::NoLeader);
         };
         let heard = *self.leader_contact.lock();
-        if !heard.is_some_and(|t| t.elapsed() < QUORUM_GRACE) {
+        if heard.is_none_or(|t| t.elapsed() >= QUORUM_GRACE) {
             tracing::debug!(leader = %addr, "no word from the leader lately; refusing the write");
             return Err(StoreError::NoLeader);
         }
