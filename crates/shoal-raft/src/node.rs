@@ -49,8 +49,8 @@ pub struct RaftNode {
     raft: RaftHandle,
     node_id: NodeId,
     addr: String,
-    /// The raft file, to know when the last of openraft's tasks let go of it.
-    db: std::sync::Weak<RaftDb>,
+    /// Signals when the last of openraft's tasks let go of the raft file and it is closed.
+    db_closed: tokio::sync::watch::Receiver<()>,
 }
 
 /// How long [`RaftNode::shutdown`] waits for openraft's tasks (replication streams hold log
@@ -89,7 +89,7 @@ impl RaftNode {
         .map_err(|e| open_panicked(&cfg.dir.join(FILE_NAME), e))??;
 
         let network = NetworkFactory { transport };
-        let weak_db = Arc::downgrade(&db);
+        let db_closed = db.closed();
         let raft = Raft::new(node_id, config, network, LogStore::new(db), sm)
             .await
             .map_err(|e| RaftError::Raft {
@@ -101,7 +101,7 @@ impl RaftNode {
             raft,
             node_id,
             addr: cfg.addr,
-            db: weak_db,
+            db_closed,
         };
         node.elect_if_sole_voter().await?;
         Ok(node)
@@ -241,11 +241,9 @@ impl RaftNode {
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(node.id = self.node_id, error = %e, "raft shutdown: core task failed");
         }
-        let closed = async {
-            while self.db.strong_count() > 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-        };
+        let mut closed = self.db_closed.clone();
+        // `changed` fails once the sender, dropped after the database, is gone.
+        let closed = async { while closed.changed().await.is_ok() {} };
         if tokio::time::timeout(CLOSE_WAIT, closed).await.is_err() {
             tracing::warn!(
                 node.id = self.node_id,
