@@ -225,17 +225,37 @@ async fn detach_in_store(
         .map_err(|_| NodeError::Other(format!("the store did not apply index {target}")))?;
     let me = state.node_id.clone();
     let addr = state.advertise_addr.clone();
+    let deadline = tokio::time::Instant::now() + CATCH_UP_WAIT;
+    loop {
+        match detach_once(runtime, &me, &addr).await {
+            // Leadership may still be settling right after the election, and the new
+            // leader's controllers write nodes too (status, heartbeats): try again.
+            Err(NodeError::Store(
+                shoal_store::StoreError::NoLeader | shoal_store::StoreError::OutOfSequence { .. },
+            )) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn detach_once(
+    runtime: &crate::manager::ManagerRuntime,
+    me: &str,
+    addr: &str,
+) -> Result<(), NodeError> {
     runtime
         .store
         .update(|tx| {
             let nodes: Vec<Node> = tx.tables().nodes.iter().cloned().collect();
-            for n in detach_other_managers(&nodes, &me) {
+            for n in detach_other_managers(&nodes, me) {
                 tx.update(Object::Node(n))?;
             }
-            if let Some(mut n) = tx.node(&me) {
+            if let Some(mut n) = tx.node(me) {
                 let ms = n.manager_status.get_or_insert_with(Default::default);
-                if ms.addr.as_deref() != Some(addr.as_str()) {
-                    ms.addr = Some(addr.clone());
+                if ms.addr.as_deref() != Some(addr) {
+                    ms.addr = Some(addr.to_string());
                     tx.update(Object::Node(n))?;
                 }
             }

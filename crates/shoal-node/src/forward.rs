@@ -37,6 +37,10 @@ pub fn leader_has_quorum(raft: &RaftNode) -> bool {
     let m = raft.metrics();
     let voters: Vec<u64> = m.membership_config.membership().voter_ids().collect();
     let me = raft.node_id();
+    if voters == [me] {
+        // A sole voter is its own majority (its heartbeat metrics may not exist yet).
+        return true;
+    }
     let Some(heard) = m.heartbeat.as_ref() else {
         return false;
     };
