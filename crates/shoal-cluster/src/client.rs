@@ -2,6 +2,7 @@
 //! connection per address and a deadline on every call (connecting included). Cloning is
 //! cheap and shares the connections.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,13 +56,34 @@ impl ClusterClient {
 
     /// A client whose calls (other than raft's, which carry their own) time out after `timeout`.
     pub fn with_timeout(tls: Arc<dyn ClientTlsSource>, timeout: Duration) -> Self {
+        Self::with_source(tls, timeout, None)
+    }
+
+    /// Like [`with_timeout`](Self::with_timeout), connecting from `source_ip` when given (a
+    /// node whose listen address is a specific IP talks from that IP too).
+    pub fn with_source(
+        tls: Arc<dyn ClientTlsSource>,
+        timeout: Duration,
+        source_ip: Option<IpAddr>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 tls,
-                pool: Pool::new(),
+                pool: Pool::new(source_ip),
                 timeout,
             }),
         }
+    }
+
+    /// The IP to connect from for a node listening on `listen_addr` (`ip:port`): that IP,
+    /// unless it is unspecified (`0.0.0.0`, `::`) or not an IP.
+    pub fn source_ip_for(listen_addr: &str) -> Option<IpAddr> {
+        let ip = listen_addr
+            .parse::<std::net::SocketAddr>()
+            .map(|a| a.ip())
+            .or_else(|_| listen_addr.parse::<IpAddr>())
+            .ok()?;
+        (!ip.is_unspecified()).then_some(ip)
     }
 
     /// The per-call deadline.

@@ -1,8 +1,15 @@
 //! One HTTP/2 connection per peer address, made on first use and replaced when it closes or
 //! when the TLS config changed (certificate rotation). The connection driver tasks are owned
 //! by the pool's [`JoinSet`] and stop when the pool is dropped or cancelled.
+//!
+//! A pool may have a source IP: its connections are bound to it before connecting, so a
+//! node listening on a specific address also talks from it (on one host with many
+//! `127.x.y.z` nodes, the kernel would otherwise pick `127.0.0.1` for all of them, and a
+//! firewall rule could not tell the nodes apart).
 
 use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -13,7 +20,7 @@ use parking_lot::Mutex;
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use shoal_ca::MANAGER_SERVER_NAME;
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsConnector;
 use tokio_util::sync::CancellationToken;
@@ -34,14 +41,17 @@ pub(crate) struct Pool {
     conns: Mutex<HashMap<String, Entry>>,
     drivers: Mutex<JoinSet<()>>,
     cancel: CancellationToken,
+    /// Local address to connect from, if any (see the module docs).
+    source_ip: Option<IpAddr>,
 }
 
 impl Pool {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(source_ip: Option<IpAddr>) -> Self {
         Self {
             conns: Mutex::new(HashMap::new()),
             drivers: Mutex::new(JoinSet::new()),
             cancel: CancellationToken::new(),
+            source_ip,
         }
     }
 
@@ -86,7 +96,7 @@ impl Pool {
             addr: addr.to_owned(),
             reason,
         };
-        let tcp = TcpStream::connect(addr)
+        let tcp = dial(addr, self.source_ip)
             .await
             .map_err(|e| fail(format!("TCP: {e}")))?;
         // Raft heartbeats are small and latency-bound.
@@ -124,6 +134,38 @@ impl Pool {
         });
         tracing::debug!(%addr, "cluster client connected");
         Ok(sender)
+    }
+}
+
+/// A TCP connection to `addr`, from `source` when given. If the source cannot be bound (the
+/// address left the host) the kernel picks one, as without a source.
+async fn dial(addr: &str, source: Option<IpAddr>) -> io::Result<TcpStream> {
+    let Some(src) = source else {
+        return TcpStream::connect(addr).await;
+    };
+    let mut last = None;
+    for target in tokio::net::lookup_host(addr).await? {
+        if target.is_ipv4() != src.is_ipv4() {
+            continue;
+        }
+        let socket = if src.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        if let Err(e) = socket.bind(SocketAddr::new(src, 0)) {
+            tracing::debug!(%addr, source = %src, error = %e, "cannot bind the source address; connecting without it");
+            return TcpStream::connect(addr).await;
+        }
+        match socket.connect(target).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+    }
+    match last {
+        Some(e) => Err(e),
+        // No address of the source's family: let the kernel choose.
+        None => TcpStream::connect(addr).await,
     }
 }
 

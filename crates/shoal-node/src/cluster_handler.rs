@@ -122,7 +122,18 @@ impl ClusterHandler for NodeHandler {
         &self,
         rpc: AppendEntriesRequest<TypeConfig>,
     ) -> HandlerResult<'_, AppendEntriesResponse<TypeConfig>> {
-        Box::pin(async move { self.runtime.raft.handle_append(rpc).await.map_err(raft_err) })
+        Box::pin(async move {
+            let resp = self
+                .runtime
+                .raft
+                .handle_append(rpc)
+                .await
+                .map_err(raft_err)?;
+            if !matches!(resp, AppendEntriesResponse::HigherVote(_)) {
+                *self.runtime.leader_contact.lock() = Some(std::time::Instant::now());
+            }
+            Ok(resp)
+        })
     }
 
     fn raft_vote(

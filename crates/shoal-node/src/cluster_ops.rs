@@ -28,19 +28,20 @@ pub(crate) struct MembershipView {
     pub targets: Vec<String>,
     /// The node certificate is due for renewal.
     pub renewal_due: bool,
+    /// This manager's raft id (0 on workers).
+    pub raft_id: u64,
 }
 
 impl Daemon {
     pub(crate) async fn init(self: &Arc<Self>, req: InitRequest) -> Result<String, ApiError> {
         let _op = self.ops.lock().await;
         if !matches!(&*self.membership.read(), Membership::Inactive) {
+            if req.force_new_cluster {
+                return self.force_new_cluster(&req).await;
+            }
             return Err(ApiError::unavailable(ALREADY_IN_SWARM));
         }
-        if req.force_new_cluster {
-            return Err(ApiError::bad_request(
-                "--force-new-cluster needs an existing swarm state on this node",
-            ));
-        }
+        // Without swarm state, `--force-new-cluster` just creates a swarm, as in Docker.
         let (listen, advertise) = swarm_init::addresses(
             &req.listen_addr,
             &req.advertise_addr,
@@ -106,7 +107,8 @@ impl Daemon {
                 joined.response.cert_pem.clone(),
                 joined.key_pem,
             )
-            .map_err(fail)?,
+            .map_err(fail)?
+            .with_listen_addr(&state.listen_addr),
         );
         if state.role == "manager" {
             let runtime = self
@@ -211,6 +213,7 @@ impl Daemon {
                 advertise_addr: state.advertise_addr.clone(),
                 manager: false,
                 renewal_due,
+                raft_id: 0,
                 targets: if remote.is_empty() {
                     state.managers.clone()
                 } else {
@@ -222,6 +225,7 @@ impl Daemon {
                 advertise_addr: state.advertise_addr.clone(),
                 manager: true,
                 renewal_due,
+                raft_id: state.raft_id,
                 targets: crate::reach::manager_addrs(&runtime.store)
                     .into_iter()
                     .filter(|a| *a != state.advertise_addr)

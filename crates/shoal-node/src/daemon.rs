@@ -136,7 +136,9 @@ impl Daemon {
         state: NodeState,
         keys: &NodeKeyFile,
     ) -> Result<(), NodeError> {
-        let tls = Arc::new(NodeTls::load(&self.paths, &keys.node_key_pem)?);
+        let tls = Arc::new(
+            NodeTls::load(&self.paths, &keys.node_key_pem)?.with_listen_addr(&state.listen_addr),
+        );
         if state.role == "manager" {
             let runtime = self
                 .start_manager(&state, keys.dek.as_bytes(), &tls)

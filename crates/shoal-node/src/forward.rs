@@ -5,7 +5,8 @@
 //! with the index it was applied at. The follower then waits until its own store has applied
 //! that index before answering, so the caller reads its own write (the [`Proposer`] contract).
 //!
-//! With no leader known, or a leader that cannot be reached, the write fails at once with
+//! With no leader known, a leader this follower has not heard from for [`QUORUM_GRACE`] (it is
+//! cut off from it: a partition), or a leader that cannot be reached, the write fails with
 //! [`StoreError::NoLeader`] (Docker's "The swarm does not have a leader…"); nothing retries
 //! behind the caller's back, since the proposal may or may not have been committed.
 
@@ -35,6 +36,10 @@ pub fn leader_has_quorum(raft: &RaftNode) -> bool {
     let m = raft.metrics();
     let voters: Vec<u64> = m.membership_config.membership().voter_ids().collect();
     let me = raft.node_id();
+    if voters == [me] {
+        // A sole voter is its own majority (its heartbeat metrics may not exist yet).
+        return true;
+    }
     let Some(heard) = m.heartbeat.as_ref() else {
         return false;
     };
@@ -57,6 +62,7 @@ pub struct ForwardingProposer {
     pub local: Arc<dyn Proposer>,
     pub client: ClusterClient,
     pub store: Arc<MemoryStore>,
+    pub leader_contact: crate::manager::LeaderContact,
 }
 
 impl ForwardingProposer {
@@ -64,6 +70,11 @@ impl ForwardingProposer {
         let Some(mut addr) = leader_addr(&self.raft) else {
             return Err(StoreError::NoLeader);
         };
+        let heard = *self.leader_contact.lock();
+        if heard.is_none_or(|t| t.elapsed() >= QUORUM_GRACE) {
+            tracing::debug!(leader = %addr, "no word from the leader lately; refusing the write");
+            return Err(StoreError::NoLeader);
+        }
         let req = ProposeRequest { proposal };
         // One redirect: the leader may have changed between our view and the call.
         for _ in 0..2 {

@@ -22,6 +22,7 @@ pub mod config;
 pub mod controllers;
 pub mod daemon;
 pub mod error;
+pub mod force_new_cluster;
 pub mod forward;
 pub mod host;
 mod info;

@@ -38,6 +38,11 @@ const LEADERSHIP_POLL: Duration = Duration::from_millis(100);
 /// [`crate::reach`]); shared by the runtime and its [`RaftView`].
 pub type ReachMap = Arc<parking_lot::RwLock<std::collections::HashMap<u64, std::time::Instant>>>;
 
+/// When this manager last accepted an append (or heartbeat) from a leader: set by the cluster
+/// handler, read by [`ForwardingProposer`] so that a follower cut off from its leader refuses
+/// writes at once instead of waiting out a call to a leader that cannot answer.
+pub type LeaderContact = Arc<parking_lot::Mutex<Option<std::time::Instant>>>;
+
 /// A manager counts as reachable if it answered within this (3 probe periods).
 pub const REACHABLE_WITHIN: Duration = Duration::from_secs(3);
 
@@ -67,6 +72,10 @@ pub struct ManagerRuntime {
     pub store: StoreHandle,
     pub control: Arc<Control>,
     pub seen: ReachMap,
+    /// See [`LeaderContact`].
+    pub leader_contact: LeaderContact,
+    /// The data key the raft file is sealed with (to reopen it: force-new-cluster, rejoin).
+    pub(crate) dek: [u8; 32],
     cancel: CancellationToken,
     tasks: parking_lot::Mutex<JoinSet<()>>,
 }
@@ -86,8 +95,10 @@ impl ManagerRuntime {
         let sealer = Arc::new(shoal_raft::sealer::XChaChaSealer::new(dek));
         let raft = RaftNode::open(cfg, store.clone(), sealer, Arc::new(tls.client())).await?;
         let raft = Arc::new(raft);
+        let leader_contact: LeaderContact = Arc::default();
         let proposer = Arc::new(ForwardingProposer {
             raft: raft.clone(),
+            leader_contact: leader_contact.clone(),
             local: raft.proposer(),
             client: tls.client(),
             store: store.clone(),
@@ -106,6 +117,8 @@ impl ManagerRuntime {
             store: handle,
             control,
             seen,
+            leader_contact,
+            dek: *dek,
             cancel: CancellationToken::new(),
             tasks: parking_lot::Mutex::new(JoinSet::new()),
         };

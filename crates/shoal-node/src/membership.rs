@@ -3,6 +3,8 @@
 //! - keeps a worker's list of manager addresses fresh (dispatcher client and `state.json`);
 //! - promotes this node when its desired role became manager and a raft id was reserved;
 //! - demotes it once the leader has taken it out of raft (desired worker, raft id cleared);
+//! - makes a manager rejoin raft under a new raft id when the cluster reserved one for it
+//!   (after `swarm init --force-new-cluster` elsewhere, see [`crate::force_new_cluster`]);
 //! - leaves the swarm locally when the managers refuse it as removed, [`REMOVED_STRIKES`]
 //!   times in a row (one refusal could be a manager that has not applied the join yet);
 //! - renews the node certificate once it is due (random 50–80 % of its validity).
@@ -64,6 +66,13 @@ pub async fn run(daemon: Weak<Daemon>, cancel: CancellationToken) {
                             d.promote_self(addr, resp.raft_id).await
                         }
                         (true, Role::Worker) if resp.raft_id == 0 => d.demote_self(addr).await,
+                        // A forced new cluster dropped this manager's raft id and the
+                        // cluster reserved a new one: rejoin raft under it.
+                        (true, Role::Manager)
+                            if resp.raft_id != 0 && resp.raft_id != view.raft_id =>
+                        {
+                            d.rejoin_raft(resp.raft_id).await
+                        }
                         (manager, role)
                             if manager == (role == Role::Manager) && view.renewal_due =>
                         {

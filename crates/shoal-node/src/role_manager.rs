@@ -88,12 +88,13 @@ pub fn plan(members: &Members, nodes: &[Node]) -> Option<Step> {
             Step::RemoveLearner(*id)
         });
     }
-    // Demoted nodes already out of raft: forget their raft id.
+    // Demoted nodes already out of raft: forget their raft id (and the manager status an old
+    // manager detached by a forced new cluster still shows).
     nodes
         .iter()
         .find(|n| {
             !n.is_manager()
-                && n.raft_id != 0
+                && (n.raft_id != 0 || n.manager_status.is_some())
                 && !members.voters.contains(&n.raft_id)
                 && !members.learners.contains(&n.raft_id)
         })
@@ -272,6 +273,15 @@ mod tests {
         assert_eq!(
             plan(&members(2, &[2, 3], &[]), &nodes),
             Some(Step::ClearRaftId("a".into()))
+        );
+    }
+
+    #[test]
+    fn a_demoted_manager_detached_by_a_forced_new_cluster_loses_its_manager_status() {
+        let nodes = [node("a", 1, true), node("b", 0, false)];
+        assert_eq!(
+            plan(&members(1, &[1], &[]), &nodes),
+            Some(Step::ClearRaftId("b".into()))
         );
     }
 

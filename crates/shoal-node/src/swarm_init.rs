@@ -296,11 +296,14 @@ async fn create(
         advertise_addr: advertise.clone(),
         managers: vec![advertise.clone()],
     };
-    let tls = std::sync::Arc::new(NodeTls::new(
-        root.cert_pem().to_string(),
-        cert.clone(),
-        node_key.key_pem.clone(),
-    )?);
+    let tls = std::sync::Arc::new(
+        NodeTls::new(
+            root.cert_pem().to_string(),
+            cert.clone(),
+            node_key.key_pem.clone(),
+        )?
+        .with_listen_addr(&state.listen_addr),
+    );
     let runtime = ManagerRuntime::open(paths, &state, &dek_bytes, &tls).await?;
     runtime.raft.initialize_single().await?;
     runtime.wait_leader().await?;

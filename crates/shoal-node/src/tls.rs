@@ -36,6 +36,8 @@ pub struct NodeTls {
     server: Arc<TlsCell<ServerConfig>>,
     client_tls: Arc<TlsCell<ClientConfig>>,
     client: ClusterClient,
+    /// The IP this node's cluster connections leave from (see [`Self::with_listen_addr`]).
+    source_ip: Option<std::net::IpAddr>,
 }
 
 impl NodeTls {
@@ -54,7 +56,21 @@ impl NodeTls {
             server: Arc::new(TlsCell::new(server)),
             client_tls,
             client,
+            source_ip: None,
         })
+    }
+
+    /// Makes this node's cluster connections leave from the IP of `listen_addr` when it is a
+    /// specific address, so traffic between two nodes is identified by their addresses at
+    /// both ends (the testkit's partitions filter on them). Call before sharing.
+    pub fn with_listen_addr(mut self, listen_addr: &str) -> Self {
+        self.source_ip = ClusterClient::source_ip_for(listen_addr);
+        self.client = ClusterClient::with_source(
+            self.client_tls.clone(),
+            shoal_cluster::DEFAULT_TIMEOUT,
+            self.source_ip,
+        );
+        self
     }
 
     /// Loads the root and node certificates from the data root.
@@ -85,7 +101,7 @@ impl NodeTls {
 
     /// A client with its own connections and a shorter deadline (probes).
     pub fn client_with_timeout(&self, timeout: std::time::Duration) -> ClusterClient {
-        ClusterClient::with_timeout(self.client_tls.clone(), timeout)
+        ClusterClient::with_source(self.client_tls.clone(), timeout, self.source_ip)
     }
 
     pub fn root_pem(&self) -> &str {

@@ -39,6 +39,9 @@ pub(crate) struct RaftDb {
     db: Database,
     path: PathBuf,
     sealer: Arc<dyn Sealer>,
+    /// Dropped after `db` (fields drop in declaration order), so a receiver learns that the
+    /// file is closed, not merely that the last `Arc` is going away.
+    closed: tokio::sync::watch::Sender<()>,
 }
 
 impl RaftDb {
@@ -74,10 +77,20 @@ impl RaftDb {
                 reason: e.to_string(),
             })?
         };
-        let this = Self { db, path, sealer };
+        let this = Self {
+            db,
+            path,
+            sealer,
+            closed: tokio::sync::watch::Sender::new(()),
+        };
         this.create_tables()?;
         this.validate()?;
         Ok(this)
+    }
+
+    /// Resolves (its `changed()` fails) once this database is dropped and its file closed.
+    pub(crate) fn closed(&self) -> tokio::sync::watch::Receiver<()> {
+        self.closed.subscribe()
     }
 
     /// Path of the raft file, for error messages.

@@ -10,6 +10,8 @@
 //!   transactions: a write returns once committed (fsynced) and applied locally.
 //! - Peers are reached through a [`RaftTransport`]; the server side of the RPCs is
 //!   [`RaftNode::handle_append`] and friends.
+//! - [`force_new_cluster`] rewrites a stopped member's log so it is the sole voter
+//!   (`swarm init --force-new-cluster`), keeping its store.
 //! - Snapshots every [`SNAPSHOT_INTERVAL`] entries, keeping
 //!   [`LOG_ENTRIES_FOR_SLOW_FOLLOWERS`] behind, as SwarmKit does.
 //!
@@ -21,6 +23,7 @@ pub mod bench;
 pub mod config;
 mod db;
 pub mod error;
+mod force;
 mod log_store;
 pub mod network;
 pub mod node;
@@ -37,6 +40,7 @@ pub use config::{
 };
 pub use db::FILE_NAME;
 pub use error::RaftError;
+pub use force::{ForcedMembership, force_new_cluster};
 pub use log_store::LogStore;
 pub use network::{Peer, RaftTransport, TransportError, UnreachableTransport};
 pub use node::{RaftHandle, RaftNode};

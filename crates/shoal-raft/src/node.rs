@@ -49,7 +49,13 @@ pub struct RaftNode {
     raft: RaftHandle,
     node_id: NodeId,
     addr: String,
+    /// Signals when the last of openraft's tasks let go of the raft file and it is closed.
+    db_closed: tokio::sync::watch::Receiver<()>,
 }
+
+/// How long [`RaftNode::shutdown`] waits for openraft's tasks (replication streams hold log
+/// readers) to close the raft file.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl RaftNode {
     /// Opens the raft file under `cfg.dir` (creating it on first use), restores the latest
@@ -83,6 +89,7 @@ impl RaftNode {
         .map_err(|e| open_panicked(&cfg.dir.join(FILE_NAME), e))??;
 
         let network = NetworkFactory { transport };
+        let db_closed = db.closed();
         let raft = Raft::new(node_id, config, network, LogStore::new(db), sm)
             .await
             .map_err(|e| RaftError::Raft {
@@ -94,6 +101,7 @@ impl RaftNode {
             raft,
             node_id,
             addr: cfg.addr,
+            db_closed,
         };
         node.elect_if_sole_voter().await?;
         Ok(node)
@@ -227,10 +235,20 @@ impl RaftNode {
             .await
     }
 
-    /// Stops raft and waits for its tasks; the raft file is closed once they are gone.
+    /// Stops raft and waits (up to [`CLOSE_WAIT`]) until its tasks closed the raft file, so
+    /// it can be opened again (restart, `force_new_cluster`).
     pub async fn shutdown(&self) {
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(node.id = self.node_id, error = %e, "raft shutdown: core task failed");
+        }
+        let mut closed = self.db_closed.clone();
+        // `changed` fails once the sender, dropped after the database, is gone.
+        let closed = async { while closed.changed().await.is_ok() {} };
+        if tokio::time::timeout(CLOSE_WAIT, closed).await.is_err() {
+            tracing::warn!(
+                node.id = self.node_id,
+                "raft shutdown: the raft file is still open"
+            );
         }
     }
 }

@@ -33,11 +33,20 @@ pub struct TestCluster {
     pub manager_token: String,
     /// Node ids of `nodes` (same order), for container cleanup.
     pub node_ids: Vec<String>,
+    /// This cluster's nftables table for [`partition`](Self::partition) (see `partition.rs`).
+    pub(crate) nft_table: String,
+    /// Whether a partition was made (then drop removes the table).
+    pub(crate) partitioned: std::sync::atomic::AtomicBool,
 }
 
 impl Drop for TestCluster {
-    /// Kills the daemons and removes the containers their agents made.
+    /// Heals any partition, kills the daemons and removes the containers their agents made.
     fn drop(&mut self) {
+        if self.partitioned.load(Ordering::Relaxed)
+            && let Err(e) = self.heal()
+        {
+            eprintln!("could not remove nftables table {}: {e}", self.nft_table);
+        }
         for d in &mut self.nodes {
             if d.is_running() {
                 // Teardown: the process may already be gone.
@@ -85,6 +94,8 @@ impl TestCluster {
             worker_token: token("Worker"),
             manager_token: token("Manager"),
             node_ids: Vec::new(),
+            nft_table: crate::partition::next_table_name(),
+            partitioned: Default::default(),
         };
         c.node_ids.push(c.node_id(0)?);
         for i in 1..managers + workers {

@@ -2,16 +2,20 @@
 //! address; the `shoal` and `docker` CLIs pointed at them; raw Engine API calls; and waits that
 //! poll with a deadline and say which condition was not met.
 //!
+//! [`TestCluster::partition`] cuts the network between groups of nodes with nftables.
+//!
 //! Everything is synchronous (std processes and sockets) so tests stay plain `#[test]`s.
 
 mod api;
 mod cluster;
 mod daemon;
+mod partition;
 mod wait;
 
 pub use api::{ApiResponse, api_call};
 pub use cluster::{FORM_TIMEOUT, TestCluster, get_json, next_addr};
 pub use daemon::{Cli, DaemonProc, TestDaemon};
+pub use partition::partition_script;
 pub use wait::{wait_for, wait_until};
 
 /// A small test image built from Debian's static busybox, if the engine lacks it.
