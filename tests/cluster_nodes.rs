@@ -30,9 +30,10 @@ fn containers_of(node_id: &str) -> anyhow::Result<usize> {
 fn the_docker_cli_joins_a_worker_and_a_manager_and_lists_them() -> anyhow::Result<()> {
     let mut c = TestCluster::start(BIN, 1, 0, &[])?;
     let via = c.manager(0).listen_addr.clone();
+    // The manager first: `TestCluster` keeps managers ahead of workers in `nodes`.
     for (token, role) in [
-        (c.worker_token.clone(), "worker"),
         (c.manager_token.clone(), "manager"),
+        (c.worker_token.clone(), "worker"),
     ] {
         let d = TestDaemon::start_at(BIN, &next_addr())?;
         let out = d
@@ -57,11 +58,14 @@ fn the_docker_cli_joins_a_worker_and_a_manager_and_lists_them() -> anyhow::Resul
         c.nodes.push(d);
         let i = c.nodes.len() - 1;
         c.node_ids.push(c.node_id(i)?);
+        if role == "manager" {
+            c.managers += 1;
+        }
     }
     with_logs(&c, c.wait_all_ready())?;
     with_logs(&c, c.wait_managers_reachable(2))?;
     // The manager that joined through docker serves `docker node ls` itself.
-    let ls = c.nodes[2].docker(&["node", "ls"]).ok()?;
+    let ls = c.nodes[1].docker(&["node", "ls"]).ok()?;
     assert_eq!(ls.stdout.lines().count(), 4, "{}", ls.stdout);
     assert_eq!(ls.stdout.matches("Ready").count(), 3, "{}", ls.stdout);
     assert!(
@@ -70,7 +74,7 @@ fn the_docker_cli_joins_a_worker_and_a_manager_and_lists_them() -> anyhow::Resul
         ls.stdout
     );
     // A second join is refused with docker's message and changes nothing.
-    let out = c.nodes[1]
+    let out = c.nodes[2]
         .docker(&["swarm", "join", "--token", &c.worker_token, &via])
         .failed()?;
     assert!(
@@ -79,8 +83,8 @@ fn the_docker_cli_joins_a_worker_and_a_manager_and_lists_them() -> anyhow::Resul
         out.stderr
     );
     // The worker leaves through docker; the manager sees it down.
-    let worker = c.node_ids[1].clone();
-    let out = c.nodes[1].docker(&["swarm", "leave"]).ok()?;
+    let worker = c.node_ids[2].clone();
+    let out = c.nodes[2].docker(&["swarm", "leave"]).ok()?;
     assert!(
         out.stdout.contains("Node left the swarm."),
         "{}",
