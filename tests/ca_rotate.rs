@@ -70,8 +70,7 @@ fn read(p: &Path) -> anyhow::Result<String> {
 
 /// The ids of the running tasks of `service`, as node `via` sees them.
 fn running_tasks(c: &TestCluster, via: usize, service: &str) -> BTreeSet<String> {
-    let path =
-        format!("/v1.44/tasks?filters=%7B%22service%22%3A%7B%22{service}%22%3Atrue%7D%7D");
+    let path = format!("/v1.44/tasks?filters=%7B%22service%22%3A%7B%22{service}%22%3Atrue%7D%7D");
     get_json(&c.nodes[via], &path)
         .ok()
         .and_then(|t| t.as_array().cloned())
@@ -185,12 +184,16 @@ fn rotating_the_root_ca_keeps_the_cluster_running_and_replaces_the_root_and_toke
             );
         }
     }
-    let r = wait_until("every node to trust only the new root on disk", CONVERGE, || {
-        c.nodes.iter().all(|d| {
-            read(&certs_dir(d).join("swarm-root-ca.crt"))
-                .is_ok_and(|r| shoal_ca::normalize_pem(&r).ok().as_deref() == Some(&new_root))
-        })
-    });
+    let r = wait_until(
+        "every node to trust only the new root on disk",
+        CONVERGE,
+        || {
+            c.nodes.iter().all(|d| {
+                read(&certs_dir(d).join("swarm-root-ca.crt"))
+                    .is_ok_and(|r| shoal_ca::normalize_pem(&r).ok().as_deref() == Some(&new_root))
+            })
+        },
+    );
     with_logs(&c, r)?;
     for d in &c.nodes {
         let chain = read(&certs_dir(d).join("swarm-node.crt"))?;
@@ -322,7 +325,13 @@ fn a_sole_manager_renews_its_own_certificate_and_rotates_its_root_with_the_docke
     assert!(out.stderr.contains("--rotate"), "{}", out.stderr);
     let key = certs_dir(&d).join("swarm-root-ca.crt");
     let out = d
-        .shoal(&["swarm", "ca", "--rotate", "--ca-cert", key.to_str().unwrap_or_default()])
+        .shoal(&[
+            "swarm",
+            "ca",
+            "--rotate",
+            "--ca-cert",
+            key.to_str().unwrap_or_default(),
+        ])
         .failed()?;
     assert!(out.stderr.contains("--ca-key"), "{}", out.stderr);
     assert_eq!(swarm(&d)?["TLSInfo"], sw["TLSInfo"]);

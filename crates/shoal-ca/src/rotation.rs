@@ -11,8 +11,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue, IsCa,
-    KeyUsagePurpose, SerialNumber, SubjectPublicKeyInfo,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue, IsCa, KeyUsagePurpose,
+    SerialNumber, SubjectPublicKeyInfo,
 };
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
@@ -143,12 +143,10 @@ fn dn_from_x509(op: &'static str, name: &X509Name<'_>) -> Result<DistinguishedNa
         let text = std::str::from_utf8(data)
             .map_err(|_| CertError::invalid(op, "CA subject attribute is not text"))?;
         let value = match attr.attr_value().header.tag() {
-            Tag::PrintableString => DnValue::PrintableString(
-                text.try_into().map_err(CertError::rcgen(op))?,
-            ),
-            Tag::Ia5String => {
-                DnValue::Ia5String(text.try_into().map_err(CertError::rcgen(op))?)
+            Tag::PrintableString => {
+                DnValue::PrintableString(text.try_into().map_err(CertError::rcgen(op))?)
             }
+            Tag::Ia5String => DnValue::Ia5String(text.try_into().map_err(CertError::rcgen(op))?),
             Tag::Utf8String => DnValue::Utf8String(text.to_owned()),
             _ => {
                 return Err(CertError::invalid(
@@ -184,10 +182,8 @@ impl RootCa {
             KeyUsagePurpose::DigitalSignature,
         ];
         let validity = new.validity();
-        params.not_before = timeconv::to_offset(
-            OP,
-            timeconv::from_unix(validity.not_before.timestamp()),
-        )?;
+        params.not_before =
+            timeconv::to_offset(OP, timeconv::from_unix(validity.not_before.timestamp()))?;
         params.not_after =
             timeconv::to_offset(OP, timeconv::from_unix(validity.not_after.timestamp()))?;
         params.use_authority_key_identifier_extension = true;

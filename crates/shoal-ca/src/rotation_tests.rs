@@ -82,8 +82,7 @@ fn rotation() -> Rotation {
 }
 
 #[test]
-fn the_cross_signed_intermediate_has_the_new_roots_subject_and_key_and_the_old_roots_signature()
-{
+fn the_cross_signed_intermediate_has_the_new_roots_subject_and_key_and_the_old_roots_signature() {
     let r = rotation();
     let der = first_cert_der("t", &r.cross).expect("der");
     let (_, cross) = X509Certificate::from_der(&der).expect("parse");
@@ -108,9 +107,15 @@ fn a_new_key_certificate_with_the_intermediate_verifies_against_the_old_root_alo
     let r = rotation();
     let chain = with_intermediate(&leaf(&r.new, "n1"), Some(&r.cross));
     assert!(server_ok(&chain, &[r.old.cert_pem()]), "old root only");
-    assert!(client_ok(&chain, &[r.old.cert_pem()]), "old root only, mTLS");
+    assert!(
+        client_ok(&chain, &[r.old.cert_pem()]),
+        "old root only, mTLS"
+    );
     assert!(server_ok(&chain, &[r.new.cert_pem()]), "new root only");
-    assert!(client_ok(&chain, &[r.new.cert_pem()]), "new root only, mTLS");
+    assert!(
+        client_ok(&chain, &[r.new.cert_pem()]),
+        "new root only, mTLS"
+    );
     assert!(server_ok(&chain, &[r.old.cert_pem(), r.new.cert_pem()]));
     // Without the intermediate, an old-root-only peer cannot verify it.
     let bare = leaf(&r.new, "n2");

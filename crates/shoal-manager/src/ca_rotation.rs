@@ -18,9 +18,9 @@ use tokio_util::sync::CancellationToken;
 /// `want`.
 fn node_converged(node: &Node, want: &(String, String)) -> bool {
     node.description.tls_info.as_ref().is_some_and(|t| {
-            t.cert_issuer_subject.as_deref() == Some(want.0.as_str())
-                && t.cert_issuer_public_key.as_deref() == Some(want.1.as_str())
-        })
+        t.cert_issuer_subject.as_deref() == Some(want.0.as_str())
+            && t.cert_issuer_public_key.as_deref() == Some(want.1.as_str())
+    })
 }
 
 /// The root CA the cluster should switch to now: `Some` when a rotation is in progress and
@@ -157,7 +157,10 @@ mod tests {
         let mut nodes = vec![node(Some(&new_i)), node(Some(&old_i)), node(None)];
         assert!(finished_root(&cluster, &nodes).is_none());
         nodes[1] = node(Some(&new_i));
-        assert!(finished_root(&cluster, &nodes).is_none(), "one never reported");
+        assert!(
+            finished_root(&cluster, &nodes).is_none(),
+            "one never reported"
+        );
         nodes[2] = node(Some(&new_i));
         let done = finished_root(&cluster, &nodes).expect("finished");
         assert_eq!(done.ca_cert, new.cert_pem());

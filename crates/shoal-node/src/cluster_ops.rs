@@ -300,7 +300,8 @@ impl Daemon {
             }
             bundle.push_str(r);
         }
-        let same = shoal_ca::normalize_pem(&bundle).ok() == shoal_ca::normalize_pem(&tls.root_pem()).ok();
+        let same =
+            shoal_ca::normalize_pem(&bundle).ok() == shoal_ca::normalize_pem(&tls.root_pem()).ok();
         if !same {
             match tls.replace_trust(&self.paths, bundle) {
                 Ok(()) => tracing::info!(
@@ -334,7 +335,11 @@ impl Daemon {
         let Some(cluster) = runtime.store.view(|t| t.cluster().cloned()) else {
             return;
         };
-        let rotation = cluster.root_ca.root_rotation.as_ref().map(|r| r.ca_cert.as_str());
+        let rotation = cluster
+            .root_ca
+            .root_rotation
+            .as_ref()
+            .map(|r| r.ca_cert.as_str());
         let wrong_issuer = self.apply_trust(&tls, &cluster.root_ca.ca_cert, rotation);
         if wrong_issuer || tls.renewal_due(std::time::SystemTime::now()) {
             let renewed = NodeKey::from_pem(tls.key_pem())

@@ -158,12 +158,11 @@ impl Control {
         // The CA part is decided (and a new root made) before the transaction; the version
         // check below makes sure it was decided on the root CA the transaction changes.
         let mut ca = spec.ca_config.clone().unwrap_or_default();
-        ca.force_rotate = ca.force_rotate.or(current
-            .spec
-            .ca_config
-            .as_ref()
-            .and_then(|c| c.force_rotate));
-        let new_root_ca = super::root_ca::plan(&current.root_ca, &ca, std::time::SystemTime::now())?;
+        ca.force_rotate =
+            ca.force_rotate
+                .or(current.spec.ca_config.as_ref().and_then(|c| c.force_rotate));
+        let new_root_ca =
+            super::root_ca::plan(&current.root_ca, &ca, std::time::SystemTime::now())?;
         // ThreadRng is not Send: draw everything before the first await.
         let (new_worker, new_manager, new_unlock, fresh_unlock) = {
             let mut rng = rand::rng();

@@ -55,8 +55,14 @@ pub fn plan(
     now: SystemTime,
 ) -> Result<Option<RootCa>, ControlError> {
     let force_rotate = ca.force_rotate.unwrap_or(current.last_forced_rotation);
-    let cert = ca.signing_ca_cert.as_deref().filter(|c| !c.trim().is_empty());
-    let key = ca.signing_ca_key.as_deref().filter(|k| !k.trim().is_empty());
+    let cert = ca
+        .signing_ca_cert
+        .as_deref()
+        .filter(|c| !c.trim().is_empty());
+    let key = ca
+        .signing_ca_key
+        .as_deref()
+        .filter(|k| !k.trim().is_empty());
     match (cert, key) {
         (None, Some(_)) => Err(invalid(
             "if a signing CA key is provided, the signing CA cert must also be provided",
@@ -87,9 +93,9 @@ pub fn plan(
                 return Err(invalid("CA certificate expires too soon"));
             }
             let same = |a: &str, b: &str| {
-                shoal_ca::normalize_pem(a).ok().is_some_and(|a| {
-                    shoal_ca::normalize_pem(b).ok().is_some_and(|b| a == b)
-                })
+                shoal_ca::normalize_pem(a)
+                    .ok()
+                    .is_some_and(|a| shoal_ca::normalize_pem(b).ok().is_some_and(|b| a == b))
             };
             if same(cert, &current.ca_cert) {
                 // Back to the current root: abort any rotation.
@@ -183,7 +189,12 @@ mod tests {
         assert!(plan(&cur, &with(Some(new.cert_pem()), None), now).is_err());
         let other = CaRoot::generate(now).expect("other");
         assert!(
-            plan(&cur, &with(Some(new.cert_pem()), Some(other.key_pem())), now).is_err(),
+            plan(
+                &cur,
+                &with(Some(new.cert_pem()), Some(other.key_pem())),
+                now
+            )
+            .is_err(),
             "key of another certificate"
         );
         let next = plan(&cur, &with(Some(new.cert_pem()), Some(new.key_pem())), now)
@@ -200,6 +211,13 @@ mod tests {
         assert_eq!(back.root_rotation, None);
         // A root that expires within a year is refused.
         let later = now + Duration::from_secs(20 * 365 * 24 * 3600);
-        assert!(plan(&cur, &with(Some(new.cert_pem()), Some(new.key_pem())), later).is_err());
+        assert!(
+            plan(
+                &cur,
+                &with(Some(new.cert_pem()), Some(new.key_pem())),
+                later
+            )
+            .is_err()
+        );
     }
 }

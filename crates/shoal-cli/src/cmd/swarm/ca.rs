@@ -13,6 +13,7 @@ use crate::values;
 use anyhow::Context;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use std::io::IsTerminal;
 use std::time::Duration;
 
 /// docker/cli's poll period (`progress.RootRotationProgress`).
@@ -107,7 +108,9 @@ pub struct Progress {
 /// docker/cli `updateProgress`: nodes whose certificate issuer is the swarm's, and (once no
 /// rotation is in progress) nodes that trust the swarm's root. Pure.
 pub fn progress(sw: &Value, nodes: &[Value]) -> Progress {
-    let want = values::get(sw, &["TLSInfo"]).cloned().unwrap_or(Value::Null);
+    let want = values::get(sw, &["TLSInfo"])
+        .cloned()
+        .unwrap_or(Value::Null);
     let field = |v: &Value, k: &str| values::str_at(v, &[k]).to_string();
     let (subject, key, root) = (
         field(&want, "CertIssuerSubject"),
@@ -170,6 +173,10 @@ async fn wait(client: &Client, quiet: bool) -> anyhow::Result<()> {
         let nodes: Vec<Value> = client.get_json("/nodes").await?;
         let p = progress(&sw, &nodes);
         if !quiet && last.as_ref() != Some(&p) {
+            // On a terminal, redraw the three lines in place as docker does.
+            if last.is_some() && std::io::stdout().is_terminal() {
+                emit("\x1b[3A\x1b[J");
+            }
             emit(&render(&p));
         }
         if p.done {
