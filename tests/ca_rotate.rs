@@ -335,6 +335,50 @@ fn a_sole_manager_renews_its_own_certificate_and_rotates_its_root_with_the_docke
         .failed()?;
     assert!(out.stderr.contains("--ca-key"), "{}", out.stderr);
     assert_eq!(swarm(&d)?["TLSInfo"], sw["TLSInfo"]);
+
+    // `--ca-cert/--ca-key`: a key that does not match is refused and changes nothing; a
+    // matching pair becomes the root.
+    let mine = shoal_ca::RootCa::generate(std::time::SystemTime::now())?;
+    let other = shoal_ca::RootCa::generate(std::time::SystemTime::now())?;
+    let (cert_file, key_file, bad_key) = (
+        d.dir.path().join("ca.crt"),
+        d.dir.path().join("ca.key"),
+        d.dir.path().join("other.key"),
+    );
+    std::fs::write(&cert_file, mine.cert_pem())?;
+    std::fs::write(&key_file, mine.key_pem())?;
+    std::fs::write(&bad_key, other.key_pem())?;
+    let path = |p: &Path| p.to_str().unwrap_or_default().to_string();
+    let out = d
+        .shoal(&[
+            "swarm",
+            "ca",
+            "--rotate",
+            "--ca-cert",
+            &path(&cert_file),
+            "--ca-key",
+            &path(&bad_key),
+        ])
+        .failed()?;
+    assert!(out.stderr.contains("key does not match"), "{}", out.stderr);
+    assert_eq!(swarm(&d)?["TLSInfo"], sw["TLSInfo"], "nothing changed");
+    let out = shoal_timed(
+        &d,
+        &[
+            "swarm",
+            "ca",
+            "--rotate",
+            "-q",
+            "--ca-cert",
+            &path(&cert_file),
+            "--ca-key",
+            &path(&key_file),
+        ],
+    )
+    .ok()
+    .map_err(|e| anyhow::anyhow!("{e}\ndaemon log:\n{}", d.log()))?;
+    assert_eq!(out.stdout, mine.cert_pem(), "-q prints only the new root");
+    assert!(shoal_ca::issued_by(&read(&cert_path)?, mine.cert_pem())?);
     d.shoal(&["swarm", "leave", "--force"]).ok()?;
     Ok(())
 }
