@@ -32,6 +32,9 @@ async fn shutdown_signal() {
 
 pub async fn run(args: DaemonArgs) -> ExitCode {
     init_logging(&args.log_level);
+    if let Some(ns) = args.cert_renew_after.filter(|ns| *ns > 0) {
+        shoal_node::tls::set_renew_after(std::time::Duration::from_nanos(ns as u64));
+    }
     let config = DaemonConfig {
         socket: PathBuf::from(&args.host),
         data_root: args.data_root.clone(),

@@ -6,6 +6,7 @@
 //! - [`root`]: the cluster root CA ([`RootCa`]), ECDSA P-256, CN `swarm-ca`, 20 years.
 //! - [`node_cert`]: node keys and CSRs, CA signing with identity in the subject
 //!   (CN node id, OU role, O cluster id), [`CertInfo`] parsing, renewal timing.
+//! - [`rotation`]: root CA rotation: cross-signing, issuer info, PEM normalisation.
 //! - [`token`]: `SWMTKN-1-…` join tokens that pin the root CA digest.
 //! - [`unlock`]: `SWMKEY-1-…` autolock unlock keys (the KEK).
 //! - [`crypto`]: XChaCha20-Poly1305 sealing with a [`DataKey`] and KEK key wrapping.
@@ -22,6 +23,7 @@ pub mod error;
 pub mod keyfile;
 pub mod node_cert;
 pub mod root;
+pub mod rotation;
 mod timeconv;
 pub mod tls;
 pub mod token;
@@ -32,6 +34,7 @@ pub use error::{CertError, CertExpiryError};
 pub use keyfile::{KeyFileError, NodeKeyFile};
 pub use node_cert::{CertInfo, NodeKey, Role, renewal_at, validate_cert_expiry};
 pub use root::{RootCa, cert_digest};
+pub use rotation::{IssuerInfo, issued_by, normalize_pem, with_intermediate};
 pub use tls::{
     MANAGER_SERVER_NAME, client_config, peer_identity, pinned_client_config, server_config,
     server_config_allow_anonymous,

@@ -54,6 +54,10 @@ pub struct DaemonArgs {
     /// Log level (error, warn, info, debug, trace)
     #[arg(long = "log-level", default_value = "info")]
     pub log_level: String,
+    /// Tests only: renew node certificates this long after they are installed instead of at
+    /// a random 50-80 % of their validity (the shortest validity, 1h, renews after 30 min)
+    #[arg(long = "cert-renew-after", hide = true, value_parser = crate::parse::duration_ns)]
+    pub cert_renew_after: Option<i64>,
 }
 
 /// What `shoal bench` measures.

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use shoal_ca::Role;
 use shoal_raft::types::{SnapshotMeta, Vote};
-use shoal_types::api::{NodeDescription, NodeSpecAvailabilityEnum};
+use shoal_types::api::{NodeDescription, NodeSpecAvailabilityEnum, TlsInfo};
 use shoal_types::{ClusterId, NodeId};
 
 /// Largest request or response body either side accepts: raft snapshots travel whole.
@@ -134,10 +134,14 @@ pub struct ProposeResponse {
 /// `/node/state`: a node asks what the cluster wants of it (its desired role, its raft id)
 /// and where the managers are. A node whose desired role became manager and that has no raft
 /// id yet gets one, with `advertise_addr` recorded as its manager address.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeStateRequest {
     /// The caller's cluster address (`host:port`).
     pub advertise_addr: String,
+    /// What the caller trusts and who issued its certificate; recorded in its node object's
+    /// `Description.TLSInfo` (what the root rotation waits on and `docker swarm ca` shows).
+    #[serde(default)]
+    pub tls_info: Option<TlsInfo>,
 }
 
 /// Answer of `/node/state`.
@@ -148,6 +152,13 @@ pub struct NodeStateResponse {
     /// The raft id reserved for this node; 0 while it is not to be a manager.
     pub raft_id: u64,
     pub managers: Vec<ManagerInfo>,
+    /// The cluster's root CA certificate (PEM).
+    #[serde(default)]
+    pub root_ca: String,
+    /// During a root rotation, the new root (PEM): trust it too, and renew at once unless the
+    /// certificate is already issued by its key.
+    #[serde(default)]
+    pub rotation_ca: Option<String>,
 }
 
 /// Body of every error answer. `kind` names the [`ClusterError`](crate::ClusterError)

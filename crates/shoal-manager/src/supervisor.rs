@@ -28,7 +28,7 @@ pub struct Controllers {
 
 impl Controllers {
     /// Starts the allocator, the orchestrators (replicated, global, jobs), the restart
-    /// and update supervisors, the scheduler, the task reaper and the dispatcher on the current runtime.
+    /// and update supervisors, the scheduler, the task reaper, the root rotation finisher and the dispatcher on the current runtime.
     /// They stop when `cancel` fires.
     pub fn spawn(store: StoreHandle, cancel: CancellationToken) -> Self {
         let mut tasks = JoinSet::new();
@@ -49,6 +49,7 @@ impl Controllers {
         start!("update-supervisor", update::run);
         start!("scheduler", scheduler::run);
         start!("task-reaper", reaper::run);
+        start!("root-rotation", crate::ca_rotation::run);
         let d = dispatcher.clone();
         tasks.spawn(supervised("dispatcher", cancel.clone(), move || {
             let d = d.clone();

@@ -99,7 +99,15 @@ impl ClusterHandler for NodeHandler {
     }
 
     fn root_ca(&self) -> HandlerResult<'_, String> {
-        Box::pin(async move { Ok(self.tls.root_pem().to_string()) })
+        // From the store when it has the cluster, so a joining node gets the roots its token
+        // pins even while this manager's own trust lags a rotation by a poll.
+        Box::pin(async move {
+            Ok(self
+                .runtime
+                .store
+                .view(|t| t.cluster().map(|c| c.root_ca.trust_bundle()))
+                .unwrap_or_else(|| self.tls.root_pem()))
+        })
     }
 
     fn join(&self, req: JoinRequest) -> HandlerResult<'_, JoinResponse> {

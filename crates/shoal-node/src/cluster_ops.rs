@@ -30,6 +30,8 @@ pub(crate) struct MembershipView {
     pub renewal_due: bool,
     /// This manager's raft id (0 on workers).
     pub raft_id: u64,
+    /// What this node reports as its `Description.TLSInfo`.
+    pub tls_info: shoal_types::api::TlsInfo,
 }
 
 impl Daemon {
@@ -205,6 +207,7 @@ impl Daemon {
         let s = services.as_ref()?;
         let client = s.tls.client();
         let renewal_due = s.tls.renewal_due(std::time::SystemTime::now());
+        let tls_info = s.tls.tls_info();
         let remote = s.remote.managers();
         drop(services);
         match &*self.membership.read() {
@@ -214,6 +217,7 @@ impl Daemon {
                 manager: false,
                 renewal_due,
                 raft_id: 0,
+                tls_info,
                 targets: if remote.is_empty() {
                     state.managers.clone()
                 } else {
@@ -226,6 +230,7 @@ impl Daemon {
                 manager: true,
                 renewal_due,
                 raft_id: state.raft_id,
+                tls_info,
                 targets: crate::reach::manager_addrs(&runtime.store)
                     .into_iter()
                     .filter(|a| *a != state.advertise_addr)
@@ -264,8 +269,7 @@ impl Daemon {
             .as_ref()
             .map(|s| s.tls.clone())
             .ok_or_else(|| NodeError::Other("not in a swarm".into()))?;
-        let keys = NodeKeyFile::load(&self.paths.node_key(), None)?;
-        let csr = NodeKey::from_pem(&keys.node_key_pem)?.csr_pem()?;
+        let csr = NodeKey::from_pem(tls.key_pem())?.csr_pem()?;
         let resp = tls
             .client()
             .renew_cert(addr, &RenewRequest { csr_pem: csr })

@@ -50,18 +50,27 @@ fn cert_expiry(c: &Cluster) -> Duration {
     Duration::from_nanos(ns as u64)
 }
 
-fn sign(c: &Cluster, csr: &str, node: &str, role: Role) -> Result<String, ClusterError> {
-    let root = RootCa::from_pem(&c.root_ca.ca_cert, &c.root_ca.ca_key)
+/// Issues a node certificate with the cluster's current signer: the root key, or during a
+/// root rotation the new root's key, followed by the cross-signed intermediate so that peers
+/// that still trust only the old root verify it. Also used by a sole manager renewing itself.
+pub fn sign(c: &Cluster, csr: &str, node: &str, role: Role) -> Result<String, ClusterError> {
+    let (cert, key, intermediate) = match &c.root_ca.root_rotation {
+        Some(r) => (&r.ca_cert, &r.ca_key, Some(r.cross_signed_ca_cert.as_str())),
+        None => (&c.root_ca.ca_cert, &c.root_ca.ca_key, None),
+    };
+    let root = RootCa::from_pem(cert, key)
         .map_err(|e| ClusterError::Internal(format!("load root CA: {e}")))?;
-    root.sign_csr(
-        csr,
-        node,
-        role,
-        c.id.as_str(),
-        cert_expiry(c),
-        SystemTime::now(),
-    )
-    .map_err(|e| ClusterError::Invalid(format!("sign certificate: {e}")))
+    let leaf = root
+        .sign_csr(
+            csr,
+            node,
+            role,
+            c.id.as_str(),
+            cert_expiry(c),
+            SystemTime::now(),
+        )
+        .map_err(|e| ClusterError::Invalid(format!("sign certificate: {e}")))?;
+    Ok(shoal_ca::with_intermediate(&leaf, intermediate))
 }
 
 /// The managers as nodes need them: raft members with a cluster address.
@@ -166,7 +175,7 @@ pub async fn join(h: &NodeHandler, req: JoinRequest) -> Result<JoinResponse, Clu
         cluster_id: c.id.clone(),
         role,
         cert_pem,
-        root_pem: c.root_ca.ca_cert.clone(),
+        root_pem: c.root_ca.trust_bundle(),
         raft_id,
         managers: managers(h),
     })
@@ -233,11 +242,52 @@ pub async fn node_state(
         tracing::info!(node.id = %id, raft.id = assigned, "raft id reserved for a promoted node");
         raft_id = assigned;
     }
+    if let Some(info) = req
+        .tls_info
+        .filter(|i| node.description.tls_info.as_ref() != Some(i))
+    {
+        record_tls_info(&h.runtime.store, &id, info)
+            .await
+            .map_err(store_err)?;
+    }
+    let c = cluster(h)?;
     Ok(NodeStateResponse {
         role: role_of(&node),
         raft_id,
         managers: managers(h),
+        root_ca: c.root_ca.ca_cert.clone(),
+        rotation_ca: c.root_ca.root_rotation.as_ref().map(|r| r.ca_cert.clone()),
     })
+}
+
+/// Stores what node `id` reported about its certificate in `Description.TLSInfo` (a write
+/// only when it changed: after joins, renewals and root rotations).
+pub async fn record_tls_info(
+    store: &shoal_store::StoreHandle,
+    id: &str,
+    info: shoal_types::api::TlsInfo,
+) -> Result<(), StoreError> {
+    if store.view(|t| {
+        t.nodes
+            .get(id)
+            .is_none_or(|n| n.description.tls_info.as_ref() == Some(&info))
+    }) {
+        return Ok(());
+    }
+    let id = id.to_string();
+    store
+        .update(move |tx| {
+            let Some(mut n) = tx.node(&id) else {
+                return Ok(());
+            };
+            if n.description.tls_info.as_ref() == Some(&info) {
+                return Ok(());
+            }
+            n.description.tls_info = Some(info.clone());
+            tx.update(Object::Node(n))
+        })
+        .await?;
+    Ok(())
 }
 
 /// A fresh key and CSR for a node (join, renewal).

@@ -16,6 +16,7 @@
 
 pub mod autolock;
 mod backend;
+mod ca_sync;
 pub mod cluster_handler;
 mod cluster_ops;
 pub mod config;

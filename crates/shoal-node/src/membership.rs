@@ -7,7 +7,13 @@
 //!   (after `swarm init --force-new-cluster` elsewhere, see [`crate::force_new_cluster`]);
 //! - leaves the swarm locally when the managers refuse it as removed, [`REMOVED_STRIKES`]
 //!   times in a row (one refusal could be a manager that has not applied the join yet);
-//! - renews the node certificate once it is due (random 50–80 % of its validity).
+//! - renews the node certificate once it is due (random 50–80 % of its validity), or at once
+//!   when a root rotation wants certificates of the new root's key;
+//! - trusts what the cluster trusts (both roots during a rotation, then the new one alone)
+//!   and reports its certificate's issuer, which the rotation waits on.
+//!
+//! A manager with no other manager to ask (a single-manager swarm) does all of that itself,
+//! signing its renewal with the root key in its own store.
 
 use crate::daemon::Daemon;
 use shoal_ca::Role;
@@ -38,12 +44,17 @@ pub async fn run(daemon: Weak<Daemon>, cancel: CancellationToken) {
             continue;
         };
         if view.targets.is_empty() {
+            // A sole manager has nobody to ask: it is its own CA.
+            if view.manager {
+                d.local_ca_step().await;
+            }
             continue;
         }
         cursor = cursor.wrapping_add(1);
         let n = view.targets.len();
         let req = NodeStateRequest {
             advertise_addr: view.advertise_addr.clone(),
+            tls_info: Some(view.tls_info.clone()),
         };
         for i in 0..n {
             let addr = &view.targets[(cursor + i) % n];
@@ -61,6 +72,7 @@ pub async fn run(daemon: Weak<Daemon>, cancel: CancellationToken) {
                     if !view.manager {
                         d.note_managers(resp.managers.iter().map(|m| m.addr.clone()).collect());
                     }
+                    let wrong_issuer = d.sync_trust(&resp).await;
                     match (view.manager, resp.role) {
                         (false, Role::Manager) if resp.raft_id != 0 => {
                             d.promote_self(addr, resp.raft_id).await
@@ -74,7 +86,8 @@ pub async fn run(daemon: Weak<Daemon>, cancel: CancellationToken) {
                             d.rejoin_raft(resp.raft_id).await
                         }
                         (manager, role)
-                            if manager == (role == Role::Manager) && view.renewal_due =>
+                            if manager == (role == Role::Manager)
+                                && (view.renewal_due || wrong_issuer) =>
                         {
                             d.renew_own_cert(addr, role).await
                         }

@@ -370,6 +370,7 @@ fn stored_root_ca(root: &RootCa, digest: &[u8; 32]) -> shoal_types::RootCa {
         ca_cert: root.cert_pem().to_string(),
         ca_key: root.key_pem().to_string(),
         ca_cert_hash: hex::encode(digest),
+        ..Default::default()
     }
 }
 

@@ -13,12 +13,27 @@ use rustls::{ClientConfig, ServerConfig};
 use shoal_ca::{CertInfo, Role};
 use shoal_cluster::{ClusterClient, TlsCell};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime};
+
+/// Set once at daemon start by the hidden `--cert-renew-after` flag (tests only): renew this
+/// long after a certificate is installed instead of at SwarmKit's random point.
+static RENEW_AFTER: OnceLock<Duration> = OnceLock::new();
+
+/// Makes every node certificate of this process due `after` it was installed. For tests,
+/// which cannot wait the half hour a 1 h certificate (the minimum) lasts before renewal.
+pub fn set_renew_after(after: Duration) {
+    // A second call keeps the first value: it is a process-wide start-up setting.
+    let _ = RENEW_AFTER.set(after);
+}
 
 /// A random point between 50 % and 80 % of the certificate's validity (SwarmKit's
 /// `calculateRandomExpiry`), so nodes do not all renew at once.
 fn renewal_time(cert_pem: &str) -> Result<SystemTime, NodeError> {
     let info = CertInfo::parse(cert_pem)?;
+    if let Some(after) = RENEW_AFTER.get() {
+        return Ok(SystemTime::now() + *after);
+    }
     Ok(shoal_ca::renewal_at(
         info.not_before,
         info.not_after,
@@ -28,7 +43,8 @@ fn renewal_time(cert_pem: &str) -> Result<SystemTime, NodeError> {
 
 /// See the module docs.
 pub struct NodeTls {
-    root_pem: String,
+    /// What this node trusts: the root, plus the new root during a rotation (PEM bundle).
+    root_pem: RwLock<String>,
     key_pem: String,
     cert_pem: RwLock<String>,
     /// When the current certificate is due for renewal (random 50–80 % of its validity).
@@ -49,7 +65,7 @@ impl NodeTls {
         let client = ClusterClient::new(client_tls.clone());
         let renew_at = renewal_time(&cert_pem)?;
         Ok(Self {
-            root_pem,
+            root_pem: RwLock::new(root_pem),
             key_pem,
             cert_pem: RwLock::new(cert_pem),
             renew_at: RwLock::new(renew_at),
@@ -104,8 +120,49 @@ impl NodeTls {
         ClusterClient::with_source(self.client_tls.clone(), timeout, self.source_ip)
     }
 
-    pub fn root_pem(&self) -> &str {
-        &self.root_pem
+    /// The trust bundle (PEM).
+    pub fn root_pem(&self) -> String {
+        self.root_pem.read().clone()
+    }
+
+    /// The node certificate chain (PEM; the leaf, then any intermediate).
+    pub fn cert_pem(&self) -> String {
+        self.cert_pem.read().clone()
+    }
+
+    /// Whether the current certificate was signed by the key of `ca_pem`.
+    pub fn issued_by(&self, ca_pem: &str) -> bool {
+        shoal_ca::issued_by(&self.cert_pem.read(), ca_pem).unwrap_or(false)
+    }
+
+    /// What this node reports as its `Description.TLSInfo`: its first trusted root (the
+    /// cluster's root, normalised like the API's) and its certificate's issuer.
+    pub fn tls_info(&self) -> shoal_types::api::TlsInfo {
+        let trust = self.root_pem.read().clone();
+        let issuer = shoal_ca::IssuerInfo::of_leaf(&self.cert_pem.read(), &trust)
+            .ok()
+            .flatten();
+        let first = shoal_ca::rotation::cert_ders("read trust root", &trust)
+            .ok()
+            .and_then(|d| d.first().map(|d| shoal_ca::rotation::der_to_pem(d)));
+        shoal_types::api::TlsInfo {
+            trust_root: first,
+            cert_issuer_subject: issuer.as_ref().map(|i| i.subject_b64()),
+            cert_issuer_public_key: issuer.as_ref().map(|i| i.public_key_b64()),
+        }
+    }
+
+    /// Trusts `bundle` from now on: writes the root file, then swaps the configs.
+    pub fn replace_trust(&self, paths: &Paths, bundle: String) -> Result<(), NodeError> {
+        let cert_pem = self.cert_pem.read().clone();
+        let server = shoal_ca::server_config_allow_anonymous(&bundle, &cert_pem, &self.key_pem)?;
+        let client = shoal_ca::client_config(&bundle, &cert_pem, &self.key_pem)?;
+        write_atomic(&paths.root_ca(), bundle.as_bytes(), 0o644)
+            .map_err(NodeError::io("write", paths.root_ca()))?;
+        self.server.set(server);
+        self.client_tls.set(client);
+        *self.root_pem.write() = bundle;
+        Ok(())
     }
 
     /// Whether the current certificate has reached its renewal time.
@@ -120,9 +177,9 @@ impl NodeTls {
 
     /// Writes `cert_pem` to disk and makes new connections use it.
     pub fn replace_cert(&self, paths: &Paths, cert_pem: String) -> Result<(), NodeError> {
-        let server =
-            shoal_ca::server_config_allow_anonymous(&self.root_pem, &cert_pem, &self.key_pem)?;
-        let client = shoal_ca::client_config(&self.root_pem, &cert_pem, &self.key_pem)?;
+        let root_pem = self.root_pem.read().clone();
+        let server = shoal_ca::server_config_allow_anonymous(&root_pem, &cert_pem, &self.key_pem)?;
+        let client = shoal_ca::client_config(&root_pem, &cert_pem, &self.key_pem)?;
         write_atomic(&paths.node_cert(), cert_pem.as_bytes(), 0o644)
             .map_err(NodeError::io("write", paths.node_cert()))?;
         self.server.set(server);

@@ -40,6 +40,55 @@ pub struct RootCa {
     /// Hex sha256 of the root certificate DER.
     #[serde(rename = "CACertHash")]
     pub ca_cert_hash: String,
+    /// The rotation to a new root in progress, if any (SwarmKit `RootCA.RootRotation`).
+    #[serde(
+        rename = "RootRotation",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub root_rotation: Option<RootRotation>,
+    /// The `Spec.CAConfig.ForceRotate` value the last rotation was started for; a spec whose
+    /// value differs asks for a new rotation (SwarmKit `LastForcedRotation`).
+    #[serde(rename = "LastForcedRotation", default)]
+    pub last_forced_rotation: u64,
+}
+
+impl RootCa {
+    /// What nodes must trust now: the root, and during a rotation also the new root (PEM).
+    pub fn trust_bundle(&self) -> String {
+        let mut out = self.ca_cert.clone();
+        if let Some(r) = &self.root_rotation {
+            if !out.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str(&r.ca_cert);
+        }
+        out
+    }
+
+    /// The CA certificate new node certificates are issued by: the new root during a
+    /// rotation, else the root.
+    pub fn issuer_cert(&self) -> &str {
+        self.root_rotation
+            .as_ref()
+            .map_or(self.ca_cert.as_str(), |r| r.ca_cert.as_str())
+    }
+}
+
+/// A root CA rotation in progress (SwarmKit `api.RootRotation`). Lives only in the encrypted
+/// raft store; the API shows only `RootRotationInProgress`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RootRotation {
+    /// PEM of the new root certificate.
+    #[serde(rename = "CACert")]
+    pub ca_cert: String,
+    /// PEM of the new root key (PKCS#8).
+    #[serde(rename = "CAKey")]
+    pub ca_key: String,
+    /// The new root's subject and key signed by the old root key (PEM): sent after every
+    /// certificate the new key issues, so peers that trust only the old root verify it.
+    #[serde(rename = "CrossSignedCACert")]
+    pub cross_signed_ca_cert: String,
 }
 
 /// The current join tokens.

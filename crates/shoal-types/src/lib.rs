@@ -23,7 +23,7 @@ pub mod task_state;
 pub mod time;
 
 pub use bollard_stubs::models as api;
-pub use cluster::{Cluster, JoinTokens, RootCa};
+pub use cluster::{Cluster, JoinTokens, RootCa, RootRotation};
 pub use error::ValidationError;
 pub use id::{ClusterId, NodeId, ServiceId, TaskId, new_id};
 pub use meta::{Meta, Version};

@@ -32,10 +32,8 @@ pub fn swarm_json(c: &Cluster) -> serde_json::Value {
         "CreatedAt": c.meta.created_at,
         "UpdatedAt": c.meta.updated_at,
         "Spec": c.spec,
-        "TLSInfo": {
-            "TrustRoot": c.root_ca.ca_cert,
-        },
-        "RootRotationInProgress": false,
+        "TLSInfo": shoal_manager::control::swarm_tls_info(c),
+        "RootRotationInProgress": c.root_ca.root_rotation.is_some(),
         "DefaultAddrPool": c.default_addr_pool,
         "SubnetSize": c.subnet_size,
         "DataPathPort": c.data_path_port,

@@ -104,6 +104,13 @@ fn merge_spec(current: &SwarmSpec, mut new: SwarmSpec) -> SwarmSpec {
         .node_cert_expiry
         .filter(|v| *v > 0)
         .or(current.ca_config.as_ref().and_then(|c| c.node_cert_expiry));
+    ca.force_rotate = ca
+        .force_rotate
+        .or(current.ca_config.as_ref().and_then(|c| c.force_rotate));
+    // The signing CA (`swarm ca --rotate --ca-cert --ca-key`) goes into the root CA object,
+    // never into the spec the API shows.
+    ca.signing_ca_cert = None;
+    ca.signing_ca_key = None;
     new.ca_config = Some(ca);
     if new.encryption_config.is_none() {
         new.encryption_config = current.encryption_config.clone();
@@ -112,6 +119,21 @@ fn merge_spec(current: &SwarmSpec, mut new: SwarmSpec) -> SwarmSpec {
         new.task_defaults = current.task_defaults.clone();
     }
     new
+}
+
+/// The cluster's `TLSInfo` as the Engine API shows it (moby `SwarmFromGRPC`): the trusted
+/// root, and the subject and key of the CA that issues certificates now (the new root during
+/// a rotation, SwarmKit `IssuerFromAPIRootCA`), base64.
+pub fn swarm_tls_info(cluster: &Cluster) -> shoal_types::api::TlsInfo {
+    let issuer = shoal_ca::IssuerInfo::of_ca(cluster.root_ca.issuer_cert()).ok();
+    shoal_types::api::TlsInfo {
+        trust_root: Some(
+            shoal_ca::normalize_pem(&cluster.root_ca.ca_cert)
+                .unwrap_or_else(|_| cluster.root_ca.ca_cert.clone()),
+        ),
+        cert_issuer_subject: issuer.as_ref().map(|i| i.subject_b64()),
+        cert_issuer_public_key: issuer.as_ref().map(|i| i.public_key_b64()),
+    }
 }
 
 impl Control {
@@ -133,6 +155,14 @@ impl Control {
         validate_swarm_spec(&spec)?;
         let current = self.cluster()?;
         let digest = root_digest(&current)?;
+        // The CA part is decided (and a new root made) before the transaction; the version
+        // check below makes sure it was decided on the root CA the transaction changes.
+        let mut ca = spec.ca_config.clone().unwrap_or_default();
+        ca.force_rotate =
+            ca.force_rotate
+                .or(current.spec.ca_config.as_ref().and_then(|c| c.force_rotate));
+        let new_root_ca =
+            super::root_ca::plan(&current.root_ca, &ca, std::time::SystemTime::now())?;
         // ThreadRng is not Send: draw everything before the first await.
         let (new_worker, new_manager, new_unlock, fresh_unlock) = {
             let mut rng = rand::rng();
@@ -163,6 +193,12 @@ impl Control {
                 }
                 let was_locked = cluster.autolock();
                 cluster.spec = merge_spec(&cluster.spec, spec);
+                if let Some(root_ca) = new_root_ca {
+                    if root_ca.root_rotation.is_some() {
+                        tracing::info!("root CA rotation started");
+                    }
+                    cluster.root_ca = root_ca;
+                }
                 if let Some(t) = new_worker {
                     cluster.join_tokens.worker = t;
                 }

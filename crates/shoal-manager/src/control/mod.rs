@@ -10,13 +10,14 @@ pub mod ipam;
 mod lookup;
 mod networks;
 mod nodes;
+pub mod root_ca;
 mod secrets;
 mod services;
 mod tasks;
 pub mod validate;
 
 pub use cluster::Rotation;
-pub use cluster::validate_swarm_spec;
+pub use cluster::{swarm_tls_info, validate_swarm_spec};
 pub use configs::config_ids;
 pub use error::ControlError;
 pub use networks::{OVERLAY, VXLANID_OPTION};

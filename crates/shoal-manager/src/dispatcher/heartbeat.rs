@@ -47,10 +47,16 @@ pub(super) async fn mark_ready(
             message: None,
             addr: node.status.addr.clone(),
         };
-        if node.description == req.description && node.status == status {
+        // The agent's description has no TLS info: that comes from the membership watch
+        // (`/node/state`), so keep what it reported.
+        let mut description = req.description.clone();
+        if description.tls_info.is_none() {
+            description.tls_info = node.description.tls_info.clone();
+        }
+        if node.description == description && node.status == status {
             return Ok(true);
         }
-        node.description = req.description.clone();
+        node.description = description;
         node.status = status;
         tx.update(Object::Node(node))?;
         Ok(true)

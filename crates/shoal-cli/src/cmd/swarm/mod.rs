@@ -1,8 +1,9 @@
-//! `shoal swarm …`: init, join, leave, join-token, update, unlock, unlock-key.
+//! `shoal swarm …`: init, join, leave, join-token, update, unlock, unlock-key, ca.
 //!
 //! Call sequences and output follow docker/cli `cli/command/swarm` (reference §3.7, §3.9).
 //! The one deliberate difference: printed join commands say `shoal swarm join`.
 
+mod ca;
 mod init;
 mod tokens;
 
@@ -36,6 +37,33 @@ pub enum SwarmCommand {
     /// Manage the unlock key
     #[command(name = "unlock-key")]
     UnlockKey(UnlockKeyArgs),
+    /// Display and rotate the root CA
+    Ca(CaArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CaArgs {
+    /// Rotate the swarm CA - if no certificate or key are provided, new ones will be generated
+    #[arg(long)]
+    pub rotate: bool,
+    /// Exit immediately instead of waiting for the root rotation to converge
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Suppress progress output
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Path to the PEM-formatted root CA certificate to use for the new cluster
+    #[arg(long = "ca-cert", value_name = "pem-file")]
+    pub ca_cert: Option<String>,
+    /// Path to the PEM-formatted root CA key to use for the new cluster
+    #[arg(long = "ca-key", value_name = "pem-file")]
+    pub ca_key: Option<String>,
+    /// Validity period for node certificates (ns|us|ms|s|m|h)
+    #[arg(long = "cert-expiry", value_parser = duration_ns)]
+    pub cert_expiry: Option<i64>,
+    /// Specifications of one or more certificate signing endpoints (not supported by shoal)
+    #[arg(long = "external-ca", value_name = "external-ca")]
+    pub external_ca: Vec<String>,
 }
 
 /// Cluster-wide settings shared by `init` and `update`; each is sent only when given.
@@ -202,6 +230,7 @@ pub async fn run(client: &Client, cmd: SwarmCommand) -> anyhow::Result<()> {
         SwarmCommand::Update(a) => tokens::update(client, a).await,
         SwarmCommand::Unlock => tokens::unlock(client).await,
         SwarmCommand::UnlockKey(a) => tokens::unlock_key(client, a).await,
+        SwarmCommand::Ca(a) => ca::ca(client, a).await,
     }
 }
 

@@ -57,7 +57,7 @@ async fn post_swarm_update(
     post_spec(client, sw, &spec, worker, manager, unlock).await
 }
 
-async fn post_spec(
+pub(super) async fn post_spec(
     client: &Client,
     sw: &Value,
     spec: &Value,
