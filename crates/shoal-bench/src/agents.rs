@@ -48,13 +48,13 @@ pub struct Params {
 
 /// Peak memory per manager, sampled in the background.
 struct Sampler {
-    peaks: Arc<parking_lot_free::Peaks>,
+    peaks: Arc<peaks::Peaks>,
     cancel: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
 
-/// A tiny lock-free peak tracker (atomics), so this crate needs no lock crate.
-mod parking_lot_free {
+/// Peak memory per manager, updated with atomics from the sampler task.
+mod peaks {
     use std::sync::atomic::{AtomicU64, Ordering};
 
     #[derive(Debug, Default)]
@@ -75,7 +75,7 @@ mod parking_lot_free {
 
 impl Sampler {
     fn start(pids: Vec<u32>) -> Self {
-        let peaks = Arc::new(parking_lot_free::Peaks::new(pids.len()));
+        let peaks = Arc::new(peaks::Peaks::new(pids.len()));
         let cancel = CancellationToken::new();
         let (p, c) = (peaks.clone(), cancel.clone());
         let task = tokio::spawn(async move {
@@ -130,7 +130,10 @@ pub async fn run(p: Params) -> Result<(), String> {
         .prefix("shoal-bench-agents-")
         .tempdir()
         .map_err(|e| format!("temporary directory: {e}"))?;
-    let root = p.data_dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    let root = p
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| tmp.path().to_path_buf());
     eprintln!(
         "control-plane scale: {} managers, {} simulated agents, {} services, {} tasks (data in {})",
         p.managers,
@@ -212,24 +215,34 @@ async fn measure(p: &Params, managers: &[Manager], token: &str) -> Result<Figure
         agents.spawn(agent.run(cancel.child_token()));
     }
     let want_ready = p.nodes + p.managers;
-    wait_for("every agent's session and Ready node", PHASE_TIMEOUT, || {
-        let c = counters.clone();
-        async move {
-            if c.sessions.load(Ordering::Relaxed) < p.nodes {
-                return Ok(false);
+    wait_for(
+        "every agent's session and Ready node",
+        PHASE_TIMEOUT,
+        || {
+            let c = counters.clone();
+            async move {
+                if c.sessions.load(Ordering::Relaxed) < p.nodes {
+                    return Ok(false);
+                }
+                let nodes = managers[0].get("/nodes").await?;
+                let ready = nodes
+                    .as_array()
+                    .map(|a| a.iter().filter(|n| n["Status"]["State"] == "ready").count())
+                    .unwrap_or(0);
+                Ok(ready >= want_ready)
             }
-            let nodes = managers[0].get("/nodes").await?;
-            let ready = nodes
-                .as_array()
-                .map(|a| a.iter().filter(|n| n["Status"]["State"] == "ready").count())
-                .unwrap_or(0);
-            Ok(ready >= want_ready)
-        }
-    })
+        },
+    )
     .await?;
     let sessions_in = t.elapsed();
-    eprintln!("{} sessions open, nodes ready, in {sessions_in:.2?}", p.nodes);
-    let rss_before: Vec<u64> = managers.iter().map(|m| rss_kib(m.pid).unwrap_or(0)).collect();
+    eprintln!(
+        "{} sessions open, nodes ready, in {sessions_in:.2?}",
+        p.nodes
+    );
+    let rss_before: Vec<u64> = managers
+        .iter()
+        .map(|m| rss_kib(m.pid).unwrap_or(0))
+        .collect();
 
     // The measured part: create the services, wait for every task to run.
     let t = Instant::now();
@@ -284,10 +297,15 @@ async fn measure(p: &Params, managers: &[Manager], token: &str) -> Result<Figure
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let all_running = t.elapsed();
-    eprintln!("all {} tasks reported running at {all_running:.2?}", p.tasks);
-    wait_for("the store's service status to count every task running", PHASE_TIMEOUT, || {
-        store_running(&managers[0], p.tasks)
-    })
+    eprintln!(
+        "all {} tasks reported running at {all_running:.2?}",
+        p.tasks
+    );
+    wait_for(
+        "the store's service status to count every task running",
+        PHASE_TIMEOUT,
+        || store_running(&managers[0], p.tasks),
+    )
     .await?;
     let store_running = t.elapsed();
 
@@ -358,16 +376,25 @@ fn print_table(p: &Params, formed: Duration, r: &Figures) {
     let row = |what: &str, d: Duration| println!("{what:<48} {:>12.2?}", d);
     row("cluster formed (init + manager joins)", formed);
     row(
-        &format!("{} agents joined (CSR, {JOIN_CONCURRENCY} at a time)", p.nodes),
+        &format!(
+            "{} agents joined (CSR, {JOIN_CONCURRENCY} at a time)",
+            p.nodes
+        ),
         r.joined,
     );
     row("sessions open, every node Ready", r.sessions);
     row("services created (API calls)", r.created);
-    row("all tasks reported running (from first create)", r.all_running);
+    row(
+        "all tasks reported running (from first create)",
+        r.all_running,
+    );
     row("store's service status agrees", r.store_running);
     match r.stopped {
         Some(d) => row("services removed, agents hold no task", d),
-        None => println!("{:<48} {:>12}", "services removed, agents hold no task", "timed out"),
+        None => println!(
+            "{:<48} {:>12}",
+            "services removed, agents hold no task", "timed out"
+        ),
     }
     println!(
         "target: all running under {TARGET:?}: {} ({} status batches, {} retried calls)",

@@ -30,8 +30,8 @@ impl Manager {
         std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
         let socket = dir.join("shoal.sock");
         let log = dir.join("daemon.log");
-        let log_file = std::fs::File::create(&log)
-            .map_err(|e| format!("create {}: {e}", log.display()))?;
+        let log_file =
+            std::fs::File::create(&log).map_err(|e| format!("create {}: {e}", log.display()))?;
         let child = Command::new(bin)
             .arg("daemon")
             .arg("-H")
@@ -63,7 +63,10 @@ impl Manager {
                 return Ok(m);
             }
             if Instant::now() > deadline {
-                return Err(format!("daemon on {addr} did not answer /_ping; see {}", m.log.display()));
+                return Err(format!(
+                    "daemon on {addr} did not answer /_ping; see {}",
+                    m.log.display()
+                ));
             }
             tokio::time::sleep(POLL).await;
         }
@@ -148,7 +151,9 @@ where
             Err(e) => last = e,
         }
         if Instant::now() > deadline {
-            return Err(format!("timed out after {timeout:?} waiting for {what} {last}"));
+            return Err(format!(
+                "timed out after {timeout:?} waiting for {what} {last}"
+            ));
         }
         tokio::time::sleep(POLL).await;
     }

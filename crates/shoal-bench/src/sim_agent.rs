@@ -95,7 +95,12 @@ pub async fn join(addr: &str, token: &str, index: usize) -> Result<Joined, Strin
             token: token.to_string(),
             csr_pem,
             // Nobody dials a worker; the address only labels the node.
-            advertise_addr: format!("10.{}.{}.{}:2377", index / 65_536, index / 256 % 256, index % 256),
+            advertise_addr: format!(
+                "10.{}.{}.{}:2377",
+                index / 65_536,
+                index / 256 % 256,
+                index % 256
+            ),
             listen_addr: "0.0.0.0:2377".into(),
             availability: NodeSpecAvailabilityEnum::ACTIVE,
             description: description.clone(),
@@ -172,7 +177,8 @@ impl SimAgent {
         let mut period = Duration::from_millis(first.heartbeat_period_ms.max(100));
         self.apply(first, &session_id).await;
         // Spread the heartbeats of 1,000 nodes over the period rather than all at once.
-        let mut next_beat = tokio::time::Instant::now() + period.mul_f64(rand_fraction(&self.node_id));
+        let mut next_beat =
+            tokio::time::Instant::now() + period.mul_f64(rand_fraction(&self.node_id));
         loop {
             tokio::select! {
                 biased;

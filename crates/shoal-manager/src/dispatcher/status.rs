@@ -149,9 +149,15 @@ mod tests {
     #[test]
     fn queued_reports_merge_to_the_furthest_state_per_task() {
         let batch = vec![
-            pending("n1", &[("t1", TaskState::Preparing), ("t2", TaskState::Preparing)]),
+            pending(
+                "n1",
+                &[("t1", TaskState::Preparing), ("t2", TaskState::Preparing)],
+            ),
             pending("n1", &[("t1", TaskState::Running)]),
-            pending("n2", &[("t3", TaskState::Starting), ("t2", TaskState::Assigned)]),
+            pending(
+                "n2",
+                &[("t3", TaskState::Starting), ("t2", TaskState::Assigned)],
+            ),
         ];
         let merged: Vec<(String, String, TaskState)> = merge(&batch)
             .into_iter()
