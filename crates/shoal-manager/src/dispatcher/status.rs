@@ -147,16 +147,19 @@ mod tests {
     }
 
     #[test]
-    fn queued_reports_merge_to_the_furthest_state_per_task() {
+    fn queued_reports_merge_to_the_furthest_state_per_task_and_node() {
         let batch = vec![
             pending(
                 "n1",
                 &[("t1", TaskState::Preparing), ("t2", TaskState::Preparing)],
             ),
             pending("n1", &[("t1", TaskState::Running)]),
+            pending("n1", &[("t2", TaskState::Assigned)]),
+            // Another node's report about t2 is kept apart (the write ignores it), so it can
+            // never hide the holder's.
             pending(
                 "n2",
-                &[("t3", TaskState::Starting), ("t2", TaskState::Assigned)],
+                &[("t3", TaskState::Starting), ("t2", TaskState::Failed)],
             ),
         ];
         let merged: Vec<(String, String, TaskState)> = merge(&batch)
@@ -168,6 +171,7 @@ mod tests {
             vec![
                 ("t1".into(), "n1".into(), TaskState::Running),
                 ("t2".into(), "n1".into(), TaskState::Preparing),
+                ("t2".into(), "n2".into(), TaskState::Failed),
                 ("t3".into(), "n2".into(), TaskState::Starting),
             ]
         );
