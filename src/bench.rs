@@ -22,6 +22,7 @@ pub async fn run(args: BenchArgs) -> ExitCode {
         BenchTarget::Idle => tokio::task::spawn_blocking(idle)
             .await
             .unwrap_or_else(|e| Err(e.to_string())),
+        BenchTarget::Agents => agents(&args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -66,6 +67,19 @@ async fn raft(args: &BenchArgs) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// Issue 4's control-plane scale benchmark: see `shoal_bench::agents`.
+async fn agents(args: &BenchArgs) -> Result<(), String> {
+    shoal_bench::agents::run(shoal_bench::agents::Params {
+        bin: shoal_bench::agents::current_bin()?,
+        nodes: args.nodes,
+        tasks: args.tasks,
+        managers: args.managers,
+        services: args.services,
+        data_dir: args.data_dir.clone(),
+    })
+    .await
 }
 
 fn scheduler() -> Result<(), String> {

@@ -71,6 +71,8 @@ pub enum BenchTarget {
     Services,
     /// Resident memory of an idle one-node manager
     Idle,
+    /// Control-plane scale: simulated agents against 3 real managers (issue 4)
+    Agents,
 }
 
 /// `shoal bench` options.
@@ -88,6 +90,18 @@ pub struct BenchArgs {
     /// Directory for the benchmark's data (a temporary one if absent)
     #[arg(long = "data-dir")]
     pub data_dir: Option<PathBuf>,
+    /// `agents`: simulated agents (worker nodes)
+    #[arg(long, default_value_t = 1000)]
+    pub nodes: usize,
+    /// `agents`: tasks in total, spread evenly over the services
+    #[arg(long, default_value_t = 50_000)]
+    pub tasks: usize,
+    /// `agents`: manager daemons
+    #[arg(long, default_value_t = 3)]
+    pub managers: usize,
+    /// `agents`: replicated services the tasks are split into
+    #[arg(long, default_value_t = 10)]
+    pub services: usize,
 }
 
 /// The CLI commands (everything but `daemon` and `bench`).
@@ -260,6 +274,13 @@ mod tests {
             panic!("not a bench invocation");
         };
         assert_eq!(b.concurrency, vec![2, 4]);
+        let Invocation::Bench(b) = parse(&["shoal", "bench", "agents", "--nodes", "10"]) else {
+            panic!("not a bench invocation");
+        };
+        assert_eq!(
+            (b.what, b.nodes, b.tasks, b.managers, b.services),
+            (BenchTarget::Agents, 10, 50_000, 3, 10)
+        );
     }
 
     #[test]

@@ -78,7 +78,7 @@ pub async fn run_controller<C: Controller>(
         tokio::select! {
             biased;
             _ = cancel.cancelled() => return Ok(()),
-            event = watcher.recv() => {
+            event = watcher.recv_shared() => {
                 let mut next = Some(event);
                 let mut handled = 0;
                 while let Some(event) = next.take() {
@@ -94,7 +94,7 @@ pub async fn run_controller<C: Controller>(
                     }
                     handled += 1;
                     if handled < MAX_EVENTS_PER_ROUND {
-                        next = watcher.try_recv();
+                        next = watcher.try_recv_shared();
                     }
                 }
             }

@@ -91,6 +91,7 @@ pub(super) async fn mark_unknown(
                 session_id: None,
                 expires,
                 cancel: tokio_util::sync::CancellationToken::new(),
+                changed: Default::default(),
             });
         }
     }

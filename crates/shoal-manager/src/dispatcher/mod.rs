@@ -3,8 +3,9 @@
 //!
 //! - [`Dispatcher::session`] registers a node (description, state READY) and returns a stream
 //!   of complete assignment sets.
-//! - [`Dispatcher::update_status`] applies a batch of observed states in one transaction,
-//!   forward-only, for tasks assigned to that node.
+//! - [`Dispatcher::update_status`] applies a batch of observed states, forward-only, for tasks
+//!   assigned to that node; all nodes' batches are coalesced into few transactions.
+//! - Assignment streams are woken by one store watcher for all sessions (`fanout`).
 //! - [`Dispatcher::heartbeat`] keeps the session alive; [`Dispatcher::run`] marks nodes that
 //!   miss [`GRACE_MULTIPLIER`] periods DOWN ("heartbeat failure") and ends their sessions.
 //!
@@ -12,22 +13,24 @@
 //! UNKNOWN and given twice the grace to reconnect, as SwarmKit does.
 
 pub mod assignments;
+mod fanout;
 mod heartbeat;
 mod session;
+mod status;
 
 pub use heartbeat::{
     GRACE_MULTIPLIER, HEARTBEAT_FAILURE, UNKNOWN_GRACE_MULTIPLIER, UNKNOWN_MESSAGE,
 };
 pub use session::DEBOUNCE;
 
-use crate::controller::{self, MAX_CHANGES_PER_TX};
+use crate::controller;
 use crate::error::{ControllerError, DispatcherError};
 use parking_lot::Mutex;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use shoal_store::StoreHandle;
+use shoal_types::NodeId;
 use shoal_types::dispatch::{Assignments, HeartbeatResponse, SessionRequest, StatusBatch};
-use shoal_types::{NodeId, Object};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +50,8 @@ pub(crate) struct Registration {
     session_id: Option<String>,
     expires: Instant,
     cancel: CancellationToken,
+    /// Wakes the session's stream; see [`fanout`].
+    changed: Arc<tokio::sync::Notify>,
 }
 
 pub(crate) struct Inner {
@@ -60,6 +65,10 @@ pub(crate) struct Inner {
     started: watch::Sender<bool>,
     /// Wakes the heartbeat monitor when an expiry moved earlier.
     changed: tokio::sync::Notify,
+    /// Agents' status batches on their way to the status writer ([`status`]).
+    status_tx: mpsc::Sender<status::Pending>,
+    /// The writer's end; [`Dispatcher::run`] holds it while running.
+    status_rx: tokio::sync::Mutex<mpsc::Receiver<status::Pending>>,
 }
 
 /// A handle on the dispatcher; cheap to clone.
@@ -72,6 +81,7 @@ impl Dispatcher {
     /// A dispatcher writing through `store`, stopping when `cancel` fires. Sessions are
     /// accepted once [`run`](Self::run) is running.
     pub fn new(store: StoreHandle, cancel: CancellationToken) -> Self {
+        let (status_tx, status_rx) = mpsc::channel(status::QUEUE);
         let inner = Inner {
             store,
             cancel,
@@ -80,6 +90,8 @@ impl Dispatcher {
             rng: Mutex::new(StdRng::from_os_rng()),
             started: watch::Sender::new(false),
             changed: tokio::sync::Notify::new(),
+            status_tx,
+            status_rx: tokio::sync::Mutex::new(status_rx),
         };
         Self {
             inner: Arc::new(inner),
@@ -109,10 +121,12 @@ impl Dispatcher {
         let session_id = shoal_types::new_id(&mut *inner.rng.lock());
         let cancel = inner.cancel.child_token();
         let expires = Instant::now() + self.heartbeat_period() * GRACE_MULTIPLIER;
+        let changed = Arc::new(tokio::sync::Notify::new());
         let registration = Registration {
             session_id: Some(session_id.clone()),
             expires,
             cancel: cancel.clone(),
+            changed: changed.clone(),
         };
         if let Some(old) = inner.nodes.lock().insert(node_id.clone(), registration) {
             old.cancel.cancel();
@@ -130,6 +144,7 @@ impl Dispatcher {
             session_id,
             tx,
             cancel,
+            changed,
         };
         let mut streams = inner.streams.lock();
         while streams.try_join_next().is_some() {}
@@ -137,33 +152,28 @@ impl Dispatcher {
         Ok(rx)
     }
 
-    /// Applies an agent's status reports: forward-only, only for tasks assigned to that node,
-    /// one transaction per batch (split past SwarmKit's 200 changes).
+    /// Applies an agent's status reports: forward-only, only for tasks assigned to that node.
+    /// The reports of all nodes are coalesced into few transactions ([`status`]); this returns
+    /// once this batch is committed.
     pub async fn update_status(&self, batch: StatusBatch) -> Result<(), DispatcherError> {
         self.check_session(&batch.node_id, &batch.session_id)?;
-        let node_id = &batch.node_id;
-        for chunk in batch.updates.chunks(MAX_CHANGES_PER_TX) {
-            controller::update_retrying(&self.inner.store, |tx| {
-                for update in chunk {
-                    let Some(mut task) = tx.task(update.task_id.as_str()) else {
-                        continue;
-                    };
-                    if &task.node_id != node_id {
-                        tracing::warn!(node.id = %node_id, task.id = %task.id, "status for a task not assigned to this node ignored");
-                        continue;
-                    }
-                    if !assignments::moves_forward(&task.status, &update.status) {
-                        continue;
-                    }
-                    tracing::debug!(task.id = %task.id, service.id = %task.service_id, state = %update.status.state, "task status");
-                    task.status = update.status.clone();
-                    tx.update(Object::Task(task))?;
-                }
-                Ok(())
-            })
-            .await?;
+        if batch.updates.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        let pending = status::Pending {
+            node_id: batch.node_id,
+            updates: batch.updates,
+            done,
+        };
+        if self.inner.status_tx.send(pending).await.is_err() {
+            return Err(DispatcherError::Stopped);
+        }
+        match outcome.await {
+            Ok(result) => result.map_err(DispatcherError::from),
+            // The writer stopped (leadership lost) before writing this batch.
+            Err(_) => Err(DispatcherError::Stopped),
+        }
     }
 
     /// Records a heartbeat and says when the next one is due.
@@ -215,7 +225,15 @@ impl Dispatcher {
     /// every session stream.
     pub async fn run(&self) -> Result<(), ControllerError> {
         let inner = &self.inner;
-        let result = self.monitor().await;
+        // Subscribed before the monitor opens for sessions, so no stream misses an event.
+        let watcher = inner.store.store.watch();
+        let mut status_rx = inner.status_rx.lock().await;
+        let result = tokio::select! {
+            r = self.monitor() => r,
+            r = fanout::run(&inner.store, &inner.nodes, &inner.cancel, watcher) => r,
+            () = status::run(&inner.store, &mut status_rx, &inner.cancel) => Ok(()),
+        };
+        drop(status_rx);
         for (_, r) in inner.nodes.lock().drain() {
             r.cancel.cancel();
         }

@@ -1,12 +1,18 @@
 //! One node's assignment stream: the complete task set at once, then again whenever it
 //! changes for the agent, debounced.
+//!
+//! Streams do not watch the store themselves: the dispatcher's fan-out ([`super::fanout`])
+//! reads every event once and wakes only the streams of the nodes it concerns. A thousand
+//! sessions each filtering every one of 50,000 task writes cost the leader more than
+//! everything else it does.
 
-use super::assignments::{assigned_tasks, concerns_node, referenced, sets_differ};
-use shoal_store::{StoreHandle, WatchError};
+use super::assignments::{assigned_tasks, referenced, sets_differ};
+use shoal_store::StoreHandle;
 use shoal_types::dispatch::Assignments;
 use shoal_types::{NodeId, Task};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 /// How long changes are collected before a new set is sent (SwarmKit batches for 100 ms;
@@ -20,12 +26,14 @@ pub(super) struct Stream {
     pub session_id: String,
     pub tx: mpsc::Sender<Assignments>,
     pub cancel: CancellationToken,
+    /// Notified by the fan-out when an event may change this node's set (a stored permit
+    /// covers an event that lands while the set is being read or sent).
+    pub changed: Arc<Notify>,
 }
 
 impl Stream {
     /// Sends sets until the session is cancelled or the agent drops its receiver.
     pub async fn run(self) {
-        let mut watcher = self.store.store.watch();
         let mut last: Option<Vec<Task>> = None;
         loop {
             let (tasks, period_ms, (secrets, configs)) = self.store.view(|t| {
@@ -56,34 +64,17 @@ impl Stream {
                 }
                 last = Some(tasks);
             }
-            // Wait for a change that concerns this node, then let related changes land.
-            loop {
-                tokio::select! {
-                    biased;
-                    _ = self.cancel.cancelled() => return,
-                    event = watcher.recv() => match event {
-                        Ok(ev) if concerns_node(&ev, &self.node_id) => break,
-                        Ok(_) => {}
-                        Err(WatchError::Lagged) => {
-                            watcher = self.store.store.watch();
-                            break;
-                        }
-                        Err(WatchError::Closed) => return,
-                    },
-                }
+            // Wait for a change that concerns this node, then let related changes land; the
+            // set is read fresh next, so what happened meanwhile is already in it.
+            tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => return,
+                _ = self.changed.notified() => {}
             }
             tokio::select! {
                 biased;
                 _ = self.cancel.cancelled() => return,
                 _ = tokio::time::sleep(DEBOUNCE) => {}
-            }
-            // The set is read fresh next; what happened meanwhile is already in it.
-            while let Some(event) = watcher.try_recv() {
-                match event {
-                    Ok(_) => {}
-                    Err(WatchError::Lagged) => watcher = self.store.store.watch(),
-                    Err(WatchError::Closed) => return,
-                }
             }
         }
     }
