@@ -201,13 +201,21 @@ fn killing_the_leader_elects_another_loses_no_acknowledged_write_and_the_old_lea
     let new_leader = c.wait_leader(CONVERGE)?;
     assert_ne!(new_leader, leader);
     for s in [(leader + 1) % 3, (leader + 2) % 3] {
-        let names = service_names(c.manager(s))?;
-        for w in &written {
-            assert!(
-                names.contains(w),
-                "service {w} missing on manager {s}: {names:?}"
-            );
-        }
+        // A follower applies a committed entry when it learns the commit index (the next
+        // append), so the survivor that did not take the write may lag it by a heartbeat.
+        let mut names = HashSet::new();
+        let r = wait_until(
+            &format!("every acknowledged write to be applied on manager {s}"),
+            Duration::from_secs(10),
+            || {
+                names = service_names(c.manager(s)).unwrap_or_default();
+                written.iter().all(|w| names.contains(w))
+            },
+        );
+        with_logs(
+            &c,
+            r.map_err(|e| anyhow::anyhow!("{e}; services there: {names:?}")),
+        )?;
         let node = get_json(c.manager(s), &format!("/v1.44/nodes/{labelled}"))?;
         assert_eq!(
             node["Spec"]["Labels"]["zone"], "a",

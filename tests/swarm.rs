@@ -2,7 +2,8 @@
 //! wire conventions.
 
 use nix::sys::signal::Signal;
-use shoal_testkit::TestDaemon;
+use shoal_testkit::{TestDaemon, wait_until};
+use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_shoal");
 
@@ -48,12 +49,21 @@ fn a_swarm_survives_sigkill_with_the_same_ids_and_tokens() -> anyhow::Result<()>
         before, after,
         "node id, cluster id and tokens are restored from disk"
     );
-    let ls = d.shoal(&["node", "ls"]).ok()?;
-    assert!(
-        ls.stdout.contains("Ready") && ls.stdout.contains("Leader"),
-        "{}",
-        ls.stdout
+    // The node is Unknown until its agent registers again (as in Docker after a restart).
+    let mut last = String::new();
+    let r = wait_until(
+        "node ls after the restart to show this node Ready and Leader",
+        Duration::from_secs(20),
+        || {
+            last = d
+                .shoal(&["node", "ls"])
+                .ok()
+                .map(|c| c.stdout)
+                .unwrap_or_default();
+            last.contains("Ready") && last.contains("Leader")
+        },
     );
+    r.map_err(|e| anyhow::anyhow!("{e}; last node ls:\n{last}"))?;
     Ok(())
 }
 

@@ -201,11 +201,29 @@ impl TestDaemon {
 }
 
 impl Drop for TestDaemon {
+    /// Kills the daemon, then removes what it leaves on the host: the task containers its
+    /// agent made (by the node id in its `state.json`; read from disk, since a paused daemon
+    /// would not answer) and the secret tmpfs mounts under its directory.
     fn drop(&mut self) {
         if let Some(mut p) = self.proc.take() {
             // Best effort in teardown: the process may already be gone.
             let _ = p.child.kill();
             let _ = p.child.wait();
+        }
+        let node_id = std::fs::read_to_string(self.data_root.join("swarm/state.json"))
+            .ok()
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+            .and_then(|v| v["node_id"].as_str().map(str::to_string));
+        if let Some(id) = node_id.filter(|id| !id.is_empty()) {
+            crate::image::remove_node_containers(&id);
+        }
+        let dir = self.dir.path().to_string_lossy().into_owned();
+        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+        for point in mounts.lines().filter_map(|l| l.split(' ').nth(1)) {
+            if point.starts_with(&dir) {
+                // Teardown: a mount left behind only keeps the temp dir from being removed.
+                let _ = Command::new("umount").arg("-l").arg(point).output();
+            }
         }
     }
 }
