@@ -1,7 +1,7 @@
 //! Issue 4: joining through the real docker CLI, and `node rm --force` of a node that is still
 //! up (its tasks move, its certificate is refused, it leaves the swarm and stops its tasks).
 
-use shoal_testkit::image::ensure_busybox;
+use shoal_testkit::image::{ensure_busybox, node_containers};
 use shoal_testkit::{TestCluster, TestDaemon, get_json, next_addr, wait_until};
 use std::time::Duration;
 
@@ -10,20 +10,6 @@ const CONVERGE: Duration = Duration::from_secs(45);
 
 fn with_logs<T>(c: &TestCluster, r: anyhow::Result<T>) -> anyhow::Result<T> {
     r.map_err(|e| anyhow::anyhow!("{e}\n{}", c.logs()))
-}
-
-/// Containers on the host's engine labelled with `node_id`.
-fn containers_of(node_id: &str) -> anyhow::Result<usize> {
-    let out = std::process::Command::new("docker")
-        .args([
-            "ps",
-            "-aq",
-            "--filter",
-            &format!("label=com.docker.swarm.node.id={node_id}"),
-        ])
-        .output()?;
-    anyhow::ensure!(out.status.success(), "docker ps failed");
-    Ok(String::from_utf8_lossy(&out.stdout).lines().count())
 }
 
 #[test]
@@ -142,7 +128,7 @@ fn node_rm_force_of_a_live_worker_moves_its_tasks_and_the_node_leaves() -> anyho
                 .is_ok_and(|n| n.len() == 2 && n.iter().all(|id| *id == c.node_ids[0]))
                 && get_json(&c.nodes[1], "/v1.44/info")
                     .is_ok_and(|i| i["Swarm"]["LocalNodeState"] == "inactive")
-                && containers_of(&worker).is_ok_and(|n| n == 0)
+                && node_containers(&worker).is_empty()
         },
     );
     with_logs(&c, r)?;

@@ -6,7 +6,6 @@ use serde_json::Value;
 use shoal_testkit::image::ensure_busybox;
 use shoal_testkit::{ApiResponse, TestDaemon};
 use std::collections::BTreeSet;
-use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_shoal");
 
@@ -27,23 +26,7 @@ impl Drop for Swarm {
     fn drop(&mut self) {
         // Teardown: failures only leave a process or containers for the next clean-up.
         let _ = self.d.signal_and_wait(nix::sys::signal::Signal::SIGKILL);
-        // Container creations the daemon had in flight may still land: sweep a few times.
-        for _ in 0..3 {
-            let ids = Command::new("docker")
-                .args(["ps", "-aq", "--filter"])
-                .arg(format!("label=com.docker.swarm.node.id={}", self.node_id))
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default();
-            let ids: Vec<&str> = ids.lines().filter(|l| !l.is_empty()).collect();
-            if !ids.is_empty() {
-                let _ = Command::new("docker")
-                    .args(["rm", "-f"])
-                    .args(&ids)
-                    .output();
-            }
-            std::thread::sleep(std::time::Duration::from_millis(500));
-        }
+        shoal_testkit::image::sweep_node_containers(&self.node_id, 3);
     }
 }
 

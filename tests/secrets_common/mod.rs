@@ -96,26 +96,6 @@ impl Swarm {
     }
 }
 
-impl Drop for Swarm {
-    fn drop(&mut self) {
-        let out = Command::new("docker")
-            .args(["ps", "-aq", "--filter"])
-            .arg(format!("label=com.docker.swarm.node.id={}", self.node_id))
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
-        let ids: Vec<&str> = out.lines().filter(|l| !l.is_empty()).collect();
-        if !ids.is_empty() {
-            // Teardown: a failure only leaves containers for the next cleanup.
-            let _ = Command::new("docker")
-                .arg("rm")
-                .arg("-f")
-                .args(&ids)
-                .output();
-        }
-    }
-}
-
 /// `docker exec CONTAINER ARGS`: (success, stdout bytes, stderr text).
 pub fn exec(container: &str, args: &[&str]) -> anyhow::Result<(bool, Vec<u8>, String)> {
     let out = Command::new("docker")

@@ -158,27 +158,3 @@ fn containers(node_id: &str, service: &str) -> Vec<(String, String)> {
         .map(|(id, image)| (id.to_string(), image.to_string()))
         .collect()
 }
-
-impl Drop for Swarm {
-    fn drop(&mut self) {
-        let ids = Command::new("docker")
-            .args([
-                "ps",
-                "-aq",
-                "--filter",
-                &format!("label=com.docker.swarm.node.id={}", self.node_id),
-            ])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
-        let ids: Vec<&str> = ids.lines().filter(|l| !l.is_empty()).collect();
-        if !ids.is_empty() {
-            // Teardown: failures only leave containers behind for the next cleanup.
-            let _ = Command::new("docker")
-                .arg("rm")
-                .arg("-f")
-                .args(&ids)
-                .output();
-        }
-    }
-}

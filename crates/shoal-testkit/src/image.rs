@@ -59,10 +59,9 @@ pub fn ensure_busybox() -> anyhow::Result<&'static str> {
     Ok(BUSYBOX)
 }
 
-/// Removes every container labelled with `node_id` (test teardown; failures only leave
-/// containers for the next cleanup).
-pub fn remove_node_containers(node_id: &str) {
-    let ids = Command::new("docker")
+/// Ids of every container (running or not) labelled with `node_id`; empty if docker fails.
+pub fn node_containers(node_id: &str) -> Vec<String> {
+    Command::new("docker")
         .args([
             "ps",
             "-aq",
@@ -70,9 +69,20 @@ pub fn remove_node_containers(node_id: &str) {
             &format!("label=com.docker.swarm.node.id={node_id}"),
         ])
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    let ids: Vec<&str> = ids.lines().filter(|l| !l.is_empty()).collect();
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Removes every container labelled with `node_id` (test teardown; failures only leave
+/// containers for the next cleanup).
+pub fn remove_node_containers(node_id: &str) {
+    let ids = node_containers(node_id);
     if !ids.is_empty() {
         // Teardown: see the doc comment.
         let _ = Command::new("docker")
@@ -80,5 +90,14 @@ pub fn remove_node_containers(node_id: &str) {
             .arg("-f")
             .args(&ids)
             .output();
+    }
+}
+
+/// [`remove_node_containers`] `passes` times, 500 ms apart: after its daemon was killed,
+/// container creations it had in flight at the engine may still land.
+pub fn sweep_node_containers(node_id: &str, passes: usize) {
+    for _ in 0..passes {
+        remove_node_containers(node_id);
+        std::thread::sleep(std::time::Duration::from_millis(500));
     }
 }
