@@ -25,7 +25,7 @@ mod config;
 mod dispatcher;
 mod error;
 mod executor;
-mod reporter;
+pub mod reporter;
 mod runner;
 pub mod secrets;
 pub mod spec;

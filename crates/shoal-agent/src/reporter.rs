@@ -5,6 +5,8 @@
 //! retried, new updates keep being accepted and merged: for each task only the furthest state
 //! is kept (states only move forward, and the latest one carries the truth), so the pending set
 //! is bounded by the number of tasks however long the dispatcher is away.
+//!
+//! Public so that `shoal bench agents`' simulated nodes report exactly as a real agent does.
 
 use crate::backoff::Backoff;
 use crate::config::AgentConfig;
@@ -19,27 +21,27 @@ use tracing::{debug, warn};
 
 /// The runners' handle on the reporter.
 #[derive(Debug, Clone)]
-pub(crate) struct StatusSender {
+pub struct StatusSender {
     tx: mpsc::Sender<StatusUpdate>,
 }
 
 impl StatusSender {
     /// Queues an update; waits while the channel is full. Returns false when the reporter is
     /// gone (the agent is stopping).
-    pub(crate) async fn send(&self, update: StatusUpdate) -> bool {
+    pub async fn send(&self, update: StatusUpdate) -> bool {
         self.tx.send(update).await.is_ok()
     }
 }
 
 /// Creates the channel between runners and [`run_reporter`].
-pub(crate) fn channel(capacity: usize) -> (StatusSender, mpsc::Receiver<StatusUpdate>) {
+pub fn channel(capacity: usize) -> (StatusSender, mpsc::Receiver<StatusUpdate>) {
     let (tx, rx) = mpsc::channel(capacity.max(1));
     (StatusSender { tx }, rx)
 }
 
 /// Adds `update` to `pending`, replacing an earlier update of the same task unless that one
 /// is further on.
-pub(crate) fn merge(pending: &mut Vec<StatusUpdate>, update: StatusUpdate) {
+pub fn merge(pending: &mut Vec<StatusUpdate>, update: StatusUpdate) {
     match pending.iter_mut().find(|u| u.task_id == update.task_id) {
         Some(existing) if existing.status.state <= update.status.state => *existing = update,
         Some(_) => {}
@@ -49,7 +51,7 @@ pub(crate) fn merge(pending: &mut Vec<StatusUpdate>, update: StatusUpdate) {
 
 /// Runs until `cancel` fires or every [`StatusSender`] is gone. `session` holds the current
 /// session id (`None` while there is no session; sends wait for one).
-pub(crate) async fn run_reporter(
+pub async fn run_reporter(
     client: Arc<dyn DispatcherClient>,
     node_id: NodeId,
     mut session: watch::Receiver<Option<String>>,

@@ -5,28 +5,34 @@
 //! token, certificate back); [`SimAgent::run`] then opens dispatcher sessions over mutual TLS
 //! with the real [`RemoteDispatcher`], heartbeats at the period the dispatcher asks for, and
 //! answers every assignment set the way the real agent would if containers started at once:
-//! new tasks are reported PREPARING, then STARTING, then RUNNING, each step as one batch per
-//! node (at most [`STATUS_BATCH_MAX`] updates, the real reporter's limit); tasks whose
-//! desired state is past RUNNING are reported SHUTDOWN. The shared [`Counters`] say how many
-//! tasks the managers have acknowledged as running.
+//! new tasks go PREPARING, STARTING, RUNNING; tasks whose desired state is past RUNNING go
+//! SHUTDOWN. The updates go through the real agent's reporter (`shoal_agent::reporter`: a
+//! 10 ms batch window, at most 512 per batch, the furthest state per task kept, failed batches
+//! resent), so a node's status reports never hold up its heartbeats. The shared [`Counters`]
+//! say how many tasks the managers have acknowledged as running.
 
-use shoal_agent::{DispatcherClient, SessionError};
+use futures::future::BoxFuture;
+use parking_lot::Mutex;
+use shoal_agent::reporter::{self, StatusSender};
+use shoal_agent::{AgentConfig, DispatcherClient, SessionError};
 use shoal_ca::{JoinToken, NodeKey};
 use shoal_cluster::{ClusterClient, JoinRequest, RemoteDispatcher, TlsCell};
 use shoal_types::api::{
     EngineDescription, NodeDescription, NodeSpecAvailabilityEnum, Platform, ResourceObject,
 };
-use shoal_types::dispatch::{Assignments, SessionRequest, StatusBatch, StatusUpdate};
+use shoal_types::dispatch::{
+    Assignments, HeartbeatResponse, SessionRequest, StatusBatch, StatusUpdate,
+};
 use shoal_types::{NodeId, TaskId, TaskState, TaskStatus};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-/// Largest status batch, as the real agent's reporter (`AgentConfig::status_batch_max`).
-pub const STATUS_BATCH_MAX: usize = 512;
+/// Status updates queued towards an agent's reporter: room for a node's whole set of starts.
+const STATUS_CHANNEL: usize = 1024;
 /// Pause before reopening a session that failed, so 1,000 agents do not hammer a manager
 /// that is electing (the real agent backs off from 100 ms).
 const RETRY_AFTER: Duration = Duration::from_millis(500);
@@ -121,25 +127,46 @@ pub async fn join(addr: &str, token: &str, index: usize) -> Result<Joined, Strin
 pub struct SimAgent {
     node_id: NodeId,
     description: NodeDescription,
-    dispatcher: RemoteDispatcher,
+    dispatcher: Arc<CountingDispatcher>,
     counters: Arc<Counters>,
-    /// What this agent last reported per task (and the dispatcher acknowledged).
-    reported: HashMap<TaskId, TaskState>,
+    /// The furthest state this agent has handed to its reporter, per task in its set.
+    queued: HashMap<TaskId, TaskState>,
 }
 
 impl SimAgent {
     pub fn new(joined: Joined, counters: Arc<Counters>, cancel: CancellationToken) -> Self {
+        let remote = RemoteDispatcher::new(joined.client, joined.managers, cancel);
         Self {
             node_id: joined.node_id,
             description: joined.description,
-            dispatcher: RemoteDispatcher::new(joined.client, joined.managers, cancel),
+            dispatcher: Arc::new(CountingDispatcher {
+                inner: remote,
+                counters: counters.clone(),
+                running: Mutex::new(HashSet::new()),
+            }),
             counters,
-            reported: HashMap::new(),
+            queued: HashMap::new(),
         }
     }
 
-    /// Keeps a session open until `cancel` fires, reopening it whenever it ends.
+    /// Keeps a session open until `cancel` fires, reopening it whenever it ends. Status goes
+    /// through the real agent's reporter (batched, merged per task, resent on failure), so
+    /// heartbeats never wait for status acknowledgements, as in the real agent.
     pub async fn run(mut self, cancel: CancellationToken) {
+        let config = AgentConfig {
+            status_channel_capacity: STATUS_CHANNEL,
+            ..AgentConfig::default()
+        };
+        let (status_tx, status_rx) = reporter::channel(config.status_channel_capacity);
+        let (session_tx, session_rx) = watch::channel(None::<String>);
+        let reporter = tokio::spawn(reporter::run_reporter(
+            self.dispatcher.clone(),
+            self.node_id.clone(),
+            session_rx,
+            status_rx,
+            config,
+            cancel.child_token(),
+        ));
         while !cancel.is_cancelled() {
             let request = SessionRequest {
                 node_id: self.node_id.clone(),
@@ -147,13 +174,14 @@ impl SimAgent {
             };
             let opened = tokio::select! {
                 biased;
-                _ = cancel.cancelled() => return,
+                _ = cancel.cancelled() => break,
                 r = self.dispatcher.session(request) => r,
             };
             match opened {
                 Ok(rx) => {
                     self.counters.sessions.fetch_add(1, Ordering::Relaxed);
-                    self.session(rx, &cancel).await;
+                    self.session(rx, &session_tx, &status_tx, &cancel).await;
+                    session_tx.send_replace(None);
                     self.counters.sessions.fetch_sub(1, Ordering::Relaxed);
                 }
                 Err(_) => {
@@ -162,20 +190,29 @@ impl SimAgent {
             }
             tokio::select! {
                 biased;
-                _ = cancel.cancelled() => return,
+                _ = cancel.cancelled() => break,
                 _ = tokio::time::sleep(RETRY_AFTER) => {}
             }
         }
+        // The reporter stops on the same cancellation; a panic there changes no figure.
+        let _ = reporter.await;
     }
 
     /// Serves one session until its stream ends, a heartbeat is refused or `cancel` fires.
-    async fn session(&mut self, mut rx: mpsc::Receiver<Assignments>, cancel: &CancellationToken) {
+    async fn session(
+        &mut self,
+        mut rx: mpsc::Receiver<Assignments>,
+        session_tx: &watch::Sender<Option<String>>,
+        status: &StatusSender,
+        cancel: &CancellationToken,
+    ) {
         let Some(first) = rx.recv().await else {
             return;
         };
         let session_id = first.session_id.clone();
+        session_tx.send_replace(Some(session_id.clone()));
         let mut period = Duration::from_millis(first.heartbeat_period_ms.max(100));
-        self.apply(first, &session_id).await;
+        self.apply(first, status).await;
         // Spread the heartbeats of 1,000 nodes over the period rather than all at once.
         let mut next_beat =
             tokio::time::Instant::now() + period.mul_f64(rand_fraction(&self.node_id));
@@ -186,7 +223,7 @@ impl SimAgent {
                 set = rx.recv() => match set {
                     Some(set) => {
                         period = Duration::from_millis(set.heartbeat_period_ms.max(100));
-                        self.apply(set, &session_id).await;
+                        self.apply(set, status).await;
                     }
                     None => return,
                 },
@@ -207,93 +244,117 @@ impl SimAgent {
         }
     }
 
-    /// Reports what the real agent would for `set`: the start steps of new tasks, SHUTDOWN for
-    /// tasks told to stop; forgets tasks that left the set.
-    async fn apply(&mut self, set: Assignments, session_id: &str) {
-        let mut starting = Vec::new();
-        let mut stopping = Vec::new();
+    /// Hands the reporter what the real agent's runners would for `set` if containers started
+    /// at once: the start steps of new tasks, SHUTDOWN for tasks told to stop; forgets tasks
+    /// that left the set.
+    async fn apply(&mut self, set: Assignments, status: &StatusSender) {
+        let timestamp = shoal_types::time::rfc3339(SystemTime::now());
+        let mut updates = Vec::new();
         for task in &set.tasks {
-            let known = match self.reported.get(&task.id) {
-                Some(state) => *state,
-                None => {
-                    // Reported in an earlier life of this node (not in this run): adopt it.
-                    if task.status.state == TaskState::Running {
-                        self.reported.insert(task.id.clone(), TaskState::Running);
-                        self.counters.running.fetch_add(1, Ordering::Relaxed);
-                    }
-                    task.status.state
-                }
+            let known = *self
+                .queued
+                .entry(task.id.clone())
+                // Reported in an earlier session (or life) of this node: start from the store.
+                .or_insert(task.status.state);
+            let steps: &[(TaskState, &str)] = if task.desired_state <= TaskState::Running {
+                &START_STEPS
+            } else {
+                &[(TaskState::Shutdown, "shutdown")]
             };
-            if task.desired_state <= TaskState::Running {
-                if known < TaskState::Running {
-                    starting.push(task.id.clone());
-                }
-            } else if known < TaskState::Shutdown {
-                stopping.push(task.id.clone());
+            for (state, message) in steps.iter().filter(|(s, _)| *s > known) {
+                updates.push(StatusUpdate {
+                    task_id: task.id.clone(),
+                    status: TaskStatus {
+                        timestamp: timestamp.clone(),
+                        state: *state,
+                        message: (*message).to_string(),
+                        ..Default::default()
+                    },
+                });
+                self.queued.insert(task.id.clone(), *state);
+            }
+            if task.status.state == TaskState::Running {
+                // Already acknowledged as running before this agent queued anything.
+                self.dispatcher.note_running(&task.id);
             }
         }
-        let present: std::collections::HashSet<&TaskId> = set.tasks.iter().map(|t| &t.id).collect();
-        self.reported.retain(|id, state| {
-            let keep = present.contains(id);
-            if !keep && *state == TaskState::Running {
-                self.counters.running.fetch_sub(1, Ordering::Relaxed);
+        let present: HashSet<&TaskId> = set.tasks.iter().map(|t| &t.id).collect();
+        self.queued.retain(|id, _| present.contains(id));
+        self.dispatcher.forget_missing(&present);
+        for update in updates {
+            if !status.send(update).await {
+                return;
             }
-            keep
-        });
-        for (state, message) in START_STEPS {
-            self.report(session_id, &starting, state, message).await;
         }
-        self.report(session_id, &stopping, TaskState::Shutdown, "shutdown")
-            .await;
+    }
+}
+
+/// The agent's dispatcher client, counting the RUNNING reports the managers acknowledge.
+struct CountingDispatcher {
+    inner: RemoteDispatcher,
+    counters: Arc<Counters>,
+    /// Tasks of this node acknowledged as running and not shut down or gone since.
+    running: Mutex<HashSet<TaskId>>,
+}
+
+impl CountingDispatcher {
+    fn note_running(&self, id: &TaskId) {
+        if self.running.lock().insert(id.clone()) {
+            self.counters.running.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
-    /// Sends `state` for `ids` in batches, retrying each batch until it is acknowledged or the
-    /// session is gone.
-    async fn report(&mut self, session_id: &str, ids: &[TaskId], state: TaskState, message: &str) {
-        for chunk in ids.chunks(STATUS_BATCH_MAX) {
-            let timestamp = shoal_types::time::rfc3339(SystemTime::now());
-            let batch = StatusBatch {
-                node_id: self.node_id.clone(),
-                session_id: session_id.to_string(),
-                updates: chunk
-                    .iter()
-                    .map(|id| StatusUpdate {
-                        task_id: id.clone(),
-                        status: TaskStatus {
-                            timestamp: timestamp.clone(),
-                            state,
-                            message: message.to_string(),
-                            ..Default::default()
-                        },
-                    })
-                    .collect(),
-            };
-            loop {
-                match self.dispatcher.update_status(batch.clone()).await {
-                    Ok(()) => break,
-                    Err(SessionError::Unavailable(_)) => {
-                        self.counters.errors.fetch_add(1, Ordering::Relaxed);
-                        tokio::time::sleep(RETRY_AFTER).await;
-                    }
-                    // The session ended; the next one sends a fresh set to report against.
-                    Err(_) => {
-                        self.counters.errors.fetch_add(1, Ordering::Relaxed);
-                        return;
+    fn forget_missing(&self, present: &HashSet<&TaskId>) {
+        let mut running = self.running.lock();
+        let before = running.len();
+        running.retain(|id| present.contains(id));
+        self.counters
+            .running
+            .fetch_sub(before - running.len(), Ordering::Relaxed);
+    }
+}
+
+impl DispatcherClient for CountingDispatcher {
+    fn session(
+        &self,
+        request: SessionRequest,
+    ) -> BoxFuture<'_, Result<mpsc::Receiver<Assignments>, SessionError>> {
+        self.inner.session(request)
+    }
+
+    fn update_status(&self, batch: StatusBatch) -> BoxFuture<'_, Result<(), SessionError>> {
+        Box::pin(async move {
+            let acknowledged = batch.clone();
+            let result = self.inner.update_status(batch).await;
+            match &result {
+                Ok(()) => {
+                    self.counters.batches.fetch_add(1, Ordering::Relaxed);
+                    for u in &acknowledged.updates {
+                        match u.status.state {
+                            TaskState::Running => self.note_running(&u.task_id),
+                            s if s > TaskState::Running => {
+                                if self.running.lock().remove(&u.task_id) {
+                                    self.counters.running.fetch_sub(1, Ordering::Relaxed);
+                                }
+                            }
+                            _ => {}
+                        }
                     }
                 }
-            }
-            self.counters.batches.fetch_add(1, Ordering::Relaxed);
-            for id in chunk {
-                let before = self.reported.insert(id.clone(), state);
-                let was_running = before == Some(TaskState::Running);
-                let is_running = state == TaskState::Running;
-                if is_running && !was_running {
-                    self.counters.running.fetch_add(1, Ordering::Relaxed);
-                } else if was_running && !is_running {
-                    self.counters.running.fetch_sub(1, Ordering::Relaxed);
+                Err(_) => {
+                    self.counters.errors.fetch_add(1, Ordering::Relaxed);
                 }
             }
-        }
+            result
+        })
+    }
+
+    fn heartbeat(
+        &self,
+        node_id: NodeId,
+        session_id: String,
+    ) -> BoxFuture<'_, Result<HeartbeatResponse, SessionError>> {
+        self.inner.heartbeat(node_id, session_id)
     }
 }
 

@@ -6,7 +6,7 @@
 //! and reconciles from a new view (DESIGN §2 rule 3).
 
 use crate::error::ControllerError;
-use shoal_store::{Event, StoreError, StoreHandle, Tx, WatchError};
+use shoal_store::{Event, StoreError, StoreHandle, Tx, WatchError, Watcher};
 use std::future::Future;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -48,6 +48,19 @@ pub trait Controller: Send {
     fn next_wakeup(&self) -> Option<Instant> {
         None
     }
+
+    /// How long to keep collecting events before reconciling; `None` reconciles after every
+    /// round of events.
+    fn debounce(&self) -> Option<Debounce> {
+        None
+    }
+}
+
+/// Events are collected until none came for `gap`, or for at most `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Debounce {
+    pub gap: Duration,
+    pub max: Duration,
 }
 
 /// Runs `controller` until `cancel` fires: subscribe, reconcile everything once, then react to
@@ -79,28 +92,58 @@ pub async fn run_controller<C: Controller>(
             biased;
             _ = cancel.cancelled() => return Ok(()),
             event = watcher.recv_shared() => {
-                let mut next = Some(event);
-                let mut handled = 0;
-                while let Some(event) = next.take() {
-                    match event {
-                        Ok(event) => controller.observe(&event),
-                        Err(WatchError::Lagged) => {
-                            tracing::info!(controller = C::NAME, "watcher lagged; resyncing from a fresh view");
-                            watcher = store.store.watch();
-                            controller.mark_all();
-                            break;
+                observe_round(&mut controller, &store, &mut watcher, event)?;
+                if let Some(d) = controller.debounce() {
+                    let until = Instant::now() + d.max;
+                    loop {
+                        tokio::select! {
+                            biased;
+                            _ = cancel.cancelled() => return Ok(()),
+                            _ = tokio::time::sleep_until(until) => break,
+                            _ = tokio::time::sleep(d.gap) => break,
+                            event = watcher.recv_shared() => {
+                                observe_round(&mut controller, &store, &mut watcher, event)?;
+                            }
                         }
-                        Err(WatchError::Closed) => return Err(ControllerError::WatchClosed { controller: C::NAME }),
-                    }
-                    handled += 1;
-                    if handled < MAX_EVENTS_PER_ROUND {
-                        next = watcher.try_recv_shared();
                     }
                 }
             }
             _ = sleep_until_opt(wake) => {}
         }
     }
+}
+
+/// Hands `first` and whatever else is queued (up to [`MAX_EVENTS_PER_ROUND`]) to the
+/// controller; after a lag, subscribes again and marks everything dirty.
+fn observe_round<C: Controller>(
+    controller: &mut C,
+    store: &StoreHandle,
+    watcher: &mut Watcher,
+    first: Result<std::sync::Arc<Event>, WatchError>,
+) -> Result<(), ControllerError> {
+    let mut next = Some(first);
+    let mut handled = 0;
+    while let Some(event) = next.take() {
+        match event {
+            Ok(event) => controller.observe(&event),
+            Err(WatchError::Lagged) => {
+                tracing::info!(controller = C::NAME, "watcher lagged; resyncing from a fresh view");
+                *watcher = store.store.watch();
+                controller.mark_all();
+                return Ok(());
+            }
+            Err(WatchError::Closed) => {
+                return Err(ControllerError::WatchClosed {
+                    controller: C::NAME,
+                });
+            }
+        }
+        handled += 1;
+        if handled < MAX_EVENTS_PER_ROUND {
+            next = watcher.try_recv_shared();
+        }
+    }
+    Ok(())
 }
 
 /// Sleeps until `at`, or forever when there is nothing to wait for.

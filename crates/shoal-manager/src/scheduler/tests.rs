@@ -396,3 +396,23 @@ fn tasks_that_are_not_pending_or_no_longer_wanted_are_ignored() {
     new.status.state = TaskState::New;
     assert!(plan(&infos(vec![node("a")], &[]), &[shut, new]).is_empty());
 }
+
+#[test]
+fn decisions_are_written_grouped_by_node_with_unschedulable_ones_last() {
+    let assign = |t: &str, n: &str| Decision::Assign {
+        task_id: t.into(),
+        node_id: n.into(),
+    };
+    let grouped = super::by_node(vec![
+        assign("t1", "n2"),
+        Decision::Unschedulable {
+            task_id: "t2".into(),
+            err: "no suitable node".into(),
+        },
+        assign("t3", "n1"),
+        assign("t4", "n2"),
+        assign("t5", "n1"),
+    ]);
+    let order: Vec<&str> = grouped.iter().map(|d| d.task_id().as_str()).collect();
+    assert_eq!(order, ["t3", "t5", "t1", "t4", "t2"], "stable within a node");
+}
