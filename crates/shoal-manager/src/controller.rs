@@ -127,7 +127,10 @@ fn observe_round<C: Controller>(
         match event {
             Ok(event) => controller.observe(&event),
             Err(WatchError::Lagged) => {
-                tracing::info!(controller = C::NAME, "watcher lagged; resyncing from a fresh view");
+                tracing::info!(
+                    controller = C::NAME,
+                    "watcher lagged; resyncing from a fresh view"
+                );
                 *watcher = store.store.watch();
                 controller.mark_all();
                 return Ok(());

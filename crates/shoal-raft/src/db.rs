@@ -174,7 +174,8 @@ impl RaftDb {
     // ---- log -------------------------------------------------------------------------------
 
     /// Writes `entries` in one transaction, fsynced before returning.
-    pub(crate) fn append(&self, entries: &[Entry]) -> Result<(), RaftError> {
+    /// Returns the size of each sealed record, in order.
+    pub(crate) fn append(&self, entries: &[Entry]) -> Result<Vec<usize>, RaftError> {
         let fail = self.fail("append log entries");
         let sealed: Vec<(u64, Vec<u8>)> = entries
             .iter()
@@ -194,7 +195,8 @@ impl RaftDb {
                 log.insert(*index, bytes.as_slice()).map_err(|e| fail(&e))?;
             }
         }
-        tx.commit().map_err(|e| fail(&e))
+        tx.commit().map_err(|e| fail(&e))?;
+        Ok(sealed.iter().map(|(_, b)| b.len()).collect())
     }
 
     /// Entries with index in `(start, end)` bounds, in order. A record that does not open is

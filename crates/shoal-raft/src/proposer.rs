@@ -21,7 +21,11 @@ impl Proposer for RaftProposer {
     /// store's error with the store unchanged.
     fn propose(&self, proposal: Proposal) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(async move {
-            match self.raft.client_write(Request(proposal)).await {
+            match self
+                .raft
+                .client_write(Request(std::sync::Arc::new(proposal)))
+                .await
+            {
                 Ok(resp) => resp.data.0.map(|()| resp.log_id.index),
                 Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
                     Err(StoreError::NoLeader)

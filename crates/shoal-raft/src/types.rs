@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use shoal_store::{Proposal, StoreError};
 use std::fmt;
+use std::sync::Arc;
 
 /// A raft member id: random u64 chosen when the manager joins, never reused (openraft requires
 /// that ids are not reused; SwarmKit's raft ids are random u64 too).
@@ -23,11 +24,13 @@ impl fmt::Display for PeerNode {
 
 /// The application data of a normal log entry: one store [`Proposal`].
 ///
-/// A newtype only because openraft wants `Display` on its app data and the store's type does
-/// not implement it; it serialises exactly as the proposal (`serde(transparent)`).
+/// A newtype because openraft wants `Display` on its app data and the store's type does not
+/// implement it; it serialises exactly as the proposal (`serde(transparent)`). Shared (`Arc`)
+/// so that handing an entry to the state machine and to each follower's replication stream,
+/// from the log cache (`log_store.rs`), copies no proposal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct Request(pub Proposal);
+pub struct Request(pub Arc<Proposal>);
 
 impl fmt::Display for Request {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -18,9 +18,9 @@ pub use filter::{NodeInfo, node_is_ready};
 pub use plan::{Decision, is_schedulable, plan};
 
 use crate::controller::{self, Controller, Debounce};
-use std::time::Duration;
 use shoal_store::{Event, StoreError, StoreHandle};
 use shoal_types::{Object, Task, TaskState};
+use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 

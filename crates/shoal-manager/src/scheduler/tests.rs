@@ -414,5 +414,9 @@ fn decisions_are_written_grouped_by_node_with_unschedulable_ones_last() {
         assign("t5", "n1"),
     ]);
     let order: Vec<&str> = grouped.iter().map(|d| d.task_id().as_str()).collect();
-    assert_eq!(order, ["t3", "t5", "t1", "t4", "t2"], "stable within a node");
+    assert_eq!(
+        order,
+        ["t3", "t5", "t1", "t4", "t2"],
+        "stable within a node"
+    );
 }
