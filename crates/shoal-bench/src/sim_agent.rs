@@ -332,10 +332,10 @@ impl DispatcherClient for CountingDispatcher {
                     for u in &acknowledged.updates {
                         match u.status.state {
                             TaskState::Running => self.note_running(&u.task_id),
-                            s if s > TaskState::Running => {
-                                if self.running.lock().remove(&u.task_id) {
-                                    self.counters.running.fetch_sub(1, Ordering::Relaxed);
-                                }
+                            s if s > TaskState::Running
+                                && self.running.lock().remove(&u.task_id) =>
+                            {
+                                self.counters.running.fetch_sub(1, Ordering::Relaxed);
                             }
                             _ => {}
                         }
