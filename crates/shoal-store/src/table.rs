@@ -78,6 +78,14 @@ impl<T: Indexed> Table<T> {
 
     /// Inserts or replaces, keeping the indexes right. Callers check constraints first.
     pub fn put(&mut self, obj: T) -> Option<T> {
+        // Most updates (a task's status, a node's heartbeat state) keep every index key: replace
+        // in place rather than unindex and reindex.
+        if let Some(existing) = self.by_id.get_mut(obj.id())
+            && existing.unique_name() == obj.unique_name()
+            && existing.secondary() == obj.secondary()
+        {
+            return Some(std::mem::replace(existing, obj));
+        }
         let old = self.remove(obj.id());
         if let Some(name) = obj.unique_name() {
             self.by_name.insert(name.to_string(), obj.id().to_string());
@@ -108,5 +116,61 @@ impl<T: Indexed> Table<T> {
             }
         }
         Some(old)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq)]
+    struct Item {
+        id: String,
+        name: String,
+        group: String,
+        value: u32,
+    }
+
+    impl Indexed for Item {
+        fn id(&self) -> &str {
+            &self.id
+        }
+        fn unique_name(&self) -> Option<&str> {
+            Some(&self.name)
+        }
+        fn secondary(&self) -> Vec<(&'static str, String)> {
+            vec![("group", self.group.clone())]
+        }
+    }
+
+    fn item(id: &str, name: &str, group: &str, value: u32) -> Item {
+        Item {
+            id: id.into(),
+            name: name.into(),
+            group: group.into(),
+            value,
+        }
+    }
+
+    fn ids(found: Vec<&Item>) -> Vec<&str> {
+        found.into_iter().map(|i| i.id.as_str()).collect()
+    }
+
+    #[test]
+    fn replacing_with_the_same_keys_and_with_new_keys_keeps_indexes_right() {
+        let mut t = Table::default();
+        t.put(item("a", "alpha", "g1", 1));
+        t.put(item("b", "beta", "g1", 1));
+        let old = t.put(item("a", "alpha", "g1", 2));
+        assert_eq!(old.map(|o| o.value), Some(1));
+        assert_eq!(t.get("a").map(|i| i.value), Some(2));
+        assert_eq!(ids(t.find("group", "g1")), ["a", "b"]);
+
+        t.put(item("a", "alpha2", "g2", 3));
+        assert_eq!(ids(t.find("group", "g1")), ["b"]);
+        assert_eq!(ids(t.find("group", "g2")), ["a"]);
+        assert!(t.by_name("alpha").is_none());
+        assert_eq!(t.by_name("alpha2").map(|i| i.value), Some(3));
+        assert_eq!(t.len(), 2);
     }
 }
