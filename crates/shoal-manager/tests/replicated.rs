@@ -146,10 +146,11 @@ async fn removing_a_service_removes_its_tasks() {
 async fn a_new_task_starts_with_dockers_created_status() {
     let mut h = Harness::start(5).await;
     let web = h.create_service(replicated("web", 1)).await;
-    h.wait_for("a pending task", |_| {
+    // The scheduler debounces events (up to 1 s), so wait for its verdict, not just the task.
+    h.wait_for("a pending task the scheduler found no node for", |_| {
         h.tasks(&web)
             .iter()
-            .any(|t| t.status.state == TaskState::Pending)
+            .any(|t| t.status.state == TaskState::Pending && !t.status.err.is_empty())
     })
     .await;
     let TaskStatus { message, err, .. } = h.tasks(&web)[0].status.clone();
