@@ -287,4 +287,85 @@ mod tests {
         let stopped = task.await.expect("controller task");
         assert!(stopped.is_ok());
     }
+
+    /// Counts reconciles; debounced like the scheduler.
+    #[derive(Default, Clone)]
+    struct Debounced {
+        reconciles: Arc<AtomicUsize>,
+        events: Arc<AtomicUsize>,
+    }
+
+    impl Controller for Debounced {
+        const NAME: &'static str = "debounced";
+        fn observe(&mut self, _event: &Event) {
+            self.events.fetch_add(1, Ordering::SeqCst);
+        }
+        fn mark_all(&mut self) {}
+        async fn reconcile(
+            &mut self,
+            _store: &StoreHandle,
+            _now: Instant,
+        ) -> Result<(), StoreError> {
+            self.reconciles.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+        fn debounce(&self) -> Option<Debounce> {
+            Some(Debounce {
+                gap: Duration::from_millis(50),
+                max: Duration::from_secs(1),
+            })
+        }
+    }
+
+    fn create(store: &MemoryStore, index: u64) {
+        let task = Task {
+            id: format!("t{index}").into(),
+            ..Default::default()
+        };
+        let proposal = Proposal {
+            actions: vec![Action::Create(Object::Task(task))],
+            timestamp: String::new(),
+        };
+        store.apply(index, &proposal).expect("apply");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_debounced_controller_reconciles_once_per_burst_and_at_least_every_max() {
+        let store = Arc::new(MemoryStore::new());
+        let handle = StoreHandle::new(store.clone(), Arc::new(LocalProposer::new(store.clone())));
+        let c = Debounced::default();
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(run_controller(c.clone(), handle, cancel.clone()));
+        until("the first reconcile", || {
+            c.reconciles.load(Ordering::SeqCst) == 1
+        })
+        .await;
+
+        // Five events 20 ms apart: within the 50 ms gap, so one reconcile after the last.
+        for i in 1..=5 {
+            create(&store, i);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        until("the burst's reconcile", || {
+            c.reconciles.load(Ordering::SeqCst) == 2
+        })
+        .await;
+        assert_eq!(c.events.load(Ordering::SeqCst), 5);
+
+        // Events that never leave a 50 ms gap still reconcile within the 1 s bound.
+        let start = Instant::now();
+        let mut index = 6;
+        while c.reconciles.load(Ordering::SeqCst) == 2 {
+            create(&store, index);
+            index += 1;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_secs(1) && waited < Duration::from_millis(1100),
+            "reconciled after {waited:?} of steady events"
+        );
+        cancel.cancel();
+        assert!(task.await.expect("controller task").is_ok());
+    }
 }
