@@ -25,7 +25,7 @@ fn shoal_timed(d: &TestDaemon, args: &[&str]) -> Cli {
         .arg("-H")
         .arg(&d.socket)
         .args(args);
-    run(cmd, format!("shoal {}", args.join(" ")))
+    Cli::run(cmd, format!("shoal {}", args.join(" ")))
 }
 
 /// `docker args…` against `d`, killed after [`ROTATE_TIMEOUT_SECS`].
@@ -36,24 +36,7 @@ fn docker_timed(d: &TestDaemon, args: &[&str]) -> Cli {
         .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
         .env_remove("DOCKER_CONTEXT")
         .args(args);
-    run(cmd, format!("docker {}", args.join(" ")))
-}
-
-fn run(mut cmd: Command, what: String) -> Cli {
-    match cmd.output() {
-        Ok(o) => Cli {
-            what,
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        },
-        Err(e) => Cli {
-            what,
-            code: -1,
-            stdout: String::new(),
-            stderr: format!("failed to run: {e}"),
-        },
-    }
+    Cli::run(cmd, format!("docker {}", args.join(" ")))
 }
 
 fn swarm(d: &TestDaemon) -> anyhow::Result<serde_json::Value> {
@@ -79,19 +62,6 @@ fn running_tasks(c: &TestCluster, via: usize, service: &str) -> BTreeSet<String>
         .filter(|t| t["Status"]["State"] == "running" && t["DesiredState"] == "running")
         .filter_map(|t| t["ID"].as_str().map(str::to_string))
         .collect()
-}
-
-fn create(d: &TestDaemon, name: &str) -> Cli {
-    d.shoal(&[
-        "service",
-        "create",
-        "-d",
-        "--name",
-        name,
-        "--replicas",
-        "0",
-        "shoal-test/busybox:latest",
-    ])
 }
 
 #[test]
@@ -139,7 +109,7 @@ fn rotating_the_root_ca_keeps_the_cluster_running_and_replaces_the_root_and_toke
         let mut i = 0;
         while !rot.is_finished() {
             let name = format!("during{i}");
-            let out = create(c.manager(follower), &name);
+            let out = c.manager(follower).create_empty_service(&name);
             assert_eq!(out.code, 0, "write during rotation: {}", out.stderr);
             written.push(name);
             i += 1;
@@ -206,7 +176,7 @@ fn rotating_the_root_ca_keeps_the_cluster_running_and_replaces_the_root_and_toke
 
     // The service never restarted, and writes through a follower still work.
     assert_eq!(running_tasks(&c, follower, "steady"), tasks);
-    create(c.manager(follower), "after").ok()?;
+    c.manager(follower).create_empty_service("after").ok()?;
     let names: BTreeSet<String> = get_json(c.manager(leader), "/v1.44/services")?
         .as_array()
         .cloned()
@@ -297,7 +267,7 @@ fn a_sole_manager_renews_its_own_certificate_and_rotates_its_root_with_the_docke
     assert_eq!(renewed.node_id, info.node_id);
     // The node still serves and writes.
     d.shoal(&["node", "ls"]).ok()?;
-    create(&d, "afterrenewal").ok()?;
+    d.create_empty_service("afterrenewal").ok()?;
 
     // `docker swarm ca --rotate` on a single manager converges and prints the new root.
     let old_root = swarm(&d)?["TLSInfo"]["TrustRoot"]

@@ -14,19 +14,6 @@ fn with_logs<T>(c: &TestCluster, r: anyhow::Result<T>) -> anyhow::Result<T> {
     r.map_err(|e| anyhow::anyhow!("{e}\n{}", c.logs()))
 }
 
-fn create_args(name: &str) -> Vec<&str> {
-    vec![
-        "service",
-        "create",
-        "-d",
-        "--name",
-        name,
-        "--replicas",
-        "0",
-        "shoal-test/busybox:latest",
-    ]
-}
-
 fn names(d: &TestDaemon, path: &str) -> anyhow::Result<BTreeSet<String>> {
     Ok(get_json(d, path)?
         .as_array()
@@ -46,7 +33,7 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 fn forcing_a_new_cluster_on_the_last_manager_keeps_the_state_and_old_managers_do_not_split_brain()
 -> anyhow::Result<()> {
     let mut c = TestCluster::start(BIN, 3, 0, &[])?;
-    c.manager(0).shoal(&create_args("kept")).ok()?;
+    c.manager(0).create_empty_service("kept").ok()?;
     let r = c.manager(0).api(
         "POST",
         "/v1.44/secrets/create",
@@ -68,7 +55,7 @@ fn forcing_a_new_cluster_on_the_last_manager_keeps_the_state_and_old_managers_do
         "a write on the survivor to be refused for want of a leader",
         CONVERGE,
         || {
-            let out = c.manager(0).shoal(&create_args("lost"));
+            let out = c.manager(0).create_empty_service("lost");
             out.code != 0 && out.stderr.contains(NO_LEADER)
         },
     );
@@ -83,7 +70,7 @@ fn forcing_a_new_cluster_on_the_last_manager_keeps_the_state_and_old_managers_do
     eprintln!("force-new-cluster answered in {:?}", started.elapsed());
 
     // Writes work at once; the state is all there.
-    with_logs(&c, c.manager(0).shoal(&create_args("after")).ok())?;
+    with_logs(&c, c.manager(0).create_empty_service("after").ok())?;
     let services = names(c.manager(0), "/v1.44/services")?;
     assert!(
         services.contains("kept") && services.contains("after"),
@@ -143,7 +130,7 @@ fn forcing_a_new_cluster_on_the_last_manager_keeps_the_state_and_old_managers_do
     with_logs(&c, r.map_err(|e| anyhow::anyhow!("{e}; last: {last}")))?;
     assert_eq!(c.leader_via(1), Some(0));
     // Writes through the rejoined manager reach the survivor.
-    with_logs(&c, c.manager(1).shoal(&create_args("via-rejoined")).ok())?;
+    with_logs(&c, c.manager(1).create_empty_service("via-rejoined").ok())?;
     assert!(names(c.manager(0), "/v1.44/services")?.contains("via-rejoined"));
     Ok(())
 }
@@ -158,6 +145,6 @@ fn force_new_cluster_on_a_worker_is_refused_and_changes_nothing() -> anyhow::Res
     let info = get_json(&c.nodes[1], "/v1.44/info")?;
     assert_eq!(info["Swarm"]["LocalNodeState"], "active");
     assert_eq!(info["Swarm"]["ControlAvailable"], false);
-    c.manager(0).shoal(&create_args("still-works")).ok()?;
+    c.manager(0).create_empty_service("still-works").ok()?;
     Ok(())
 }

@@ -17,19 +17,6 @@ fn with_logs<T>(c: &TestCluster, r: anyhow::Result<T>) -> anyhow::Result<T> {
     r.map_err(|e| anyhow::anyhow!("{e}\n{}", c.logs()))
 }
 
-fn create_args(name: &str) -> Vec<&str> {
-    vec![
-        "service",
-        "create",
-        "-d",
-        "--name",
-        name,
-        "--replicas",
-        "0",
-        "shoal-test/busybox:latest",
-    ]
-}
-
 /// Service name → version index, as node `d` sees them.
 fn services(d: &TestDaemon) -> anyhow::Result<BTreeMap<String, u64>> {
     let list = get_json(d, "/v1.44/services")?;
@@ -57,7 +44,7 @@ fn wait_writes_refused(c: &TestCluster, i: usize, what: &str) -> anyhow::Result<
         CONVERGE,
         || {
             let started = Instant::now();
-            let create = c.manager(i).shoal(&create_args("minority"));
+            let create = c.manager(i).create_empty_service("minority");
             let create_ok =
                 create.code != 0 && create.stderr.contains(NO_LEADER) && started.elapsed() < PROMPT;
             let started = Instant::now();
@@ -113,7 +100,7 @@ fn wait_converged(c: &TestCluster, must_have: &[&str]) -> anyhow::Result<()> {
 fn a_partitioned_follower_refuses_writes_and_converges_after_healing() -> anyhow::Result<()> {
     let c = TestCluster::start(BIN, 3, 0, &[])?;
     let leader = c.wait_leader(CONVERGE)?;
-    c.manager(leader).shoal(&create_args("before")).ok()?;
+    c.manager(leader).create_empty_service("before").ok()?;
     let cut = (leader + 1) % 3;
     let majority: Vec<usize> = (0..3).filter(|i| *i != cut).collect();
     c.partition(&[cut], &majority)?;
@@ -127,7 +114,7 @@ fn a_partitioned_follower_refuses_writes_and_converges_after_healing() -> anyhow
         .copied()
         .find(|i| *i != leader)
         .unwrap_or(leader);
-    c.manager(other).shoal(&create_args("during")).ok()?;
+    c.manager(other).create_empty_service("during").ok()?;
     c.manager(leader)
         .shoal(&["service", "update", "-d", "--label-add", "x=1", "before"])
         .ok()?;
@@ -138,7 +125,7 @@ fn a_partitioned_follower_refuses_writes_and_converges_after_healing() -> anyhow
     assert!(!services(c.manager(cut))?.contains_key("minority"));
     // The healed node takes writes again.
     let r = wait_until("a write on the healed node to succeed", CONVERGE, || {
-        c.manager(cut).shoal(&create_args("after")).code == 0
+        c.manager(cut).create_empty_service("after").code == 0
     });
     with_logs(&c, r)?;
     wait_converged(&c, &["before", "during", "after"])?;
@@ -150,7 +137,7 @@ fn a_partitioned_leader_steps_down_the_majority_elects_another_and_all_converge_
 -> anyhow::Result<()> {
     let c = TestCluster::start(BIN, 3, 0, &[])?;
     let old = c.wait_leader(CONVERGE)?;
-    c.manager(old).shoal(&create_args("before")).ok()?;
+    c.manager(old).create_empty_service("before").ok()?;
     let majority: Vec<usize> = (0..3).filter(|i| *i != old).collect();
     c.partition(&[old], &majority)?;
 
@@ -168,7 +155,7 @@ fn a_partitioned_leader_steps_down_the_majority_elects_another_and_all_converge_
     wait_writes_refused(&c, old, "the cut-off old leader")?;
     for i in &majority {
         c.manager(*i)
-            .shoal(&create_args(&format!("during{i}")))
+            .create_empty_service(&format!("during{i}"))
             .ok()?;
     }
 

@@ -4,7 +4,8 @@
 mod stack_support;
 
 use serde_json::json;
-use stack_support::{Fixture, normalized, run};
+use shoal_testkit::Cli;
+use stack_support::{Fixture, normalized};
 use std::process::Command;
 
 /// A file using the fields of the list. `SUBNET` keeps the two deployments' fixed
@@ -106,7 +107,7 @@ fn every_listed_field_lands_in_the_spec_as_docker_sends_it() -> anyhow::Result<(
         .env("SUBNET", "10.98.0.0/24")
         .env_remove("DOCKER_CONTEXT")
         .args(["stack", "deploy", "-c", &file, "fromdocker"]);
-    run(docker, "docker stack deploy".into()).ok()?;
+    Cli::run(docker, "docker stack deploy".into()).ok()?;
     for svc in ["web", "job", "agent"] {
         assert_eq!(
             normalized(&f, "fromshoal", svc)?,

@@ -5,9 +5,9 @@ mod stack_support;
 
 use serde_json::Value;
 use shoal_testkit::image::BUSYBOX;
-use shoal_testkit::wait_until;
+use shoal_testkit::{Cli, wait_until};
 use stack_support::{
-    CONVERGE, Fixture, STACK, TAG_V2, fetch, fetch_page, id_of_named, name_of, normalized, run,
+    CONVERGE, Fixture, STACK, TAG_V2, fetch, fetch_page, id_of_named, name_of, normalized,
 };
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -287,7 +287,7 @@ fn stack_config_prints_the_merged_interpolated_files() -> anyhow::Result<()> {
         .arg("-c")
         .arg(&b)
         .env("TAG", "from-env");
-    let out = run(cmd, "shoal stack config".into()).ok()?;
+    let out = Cli::run(cmd, "shoal stack config".into()).ok()?;
     let want = "services:\n  web:\n    image: busybox:from-env\n    environment:\n      LEVEL: info\n      MODE: dotenv\n    deploy:\n      replicas: 3\n";
     assert!(out.stdout.contains(want), "{}", out.stdout);
     Ok(())
@@ -307,7 +307,7 @@ fn the_docker_cli_deploys_the_same_specs_as_shoal_and_removes_its_stack() -> any
             .env("GREETING", "hi")
             .env_remove("DOCKER_CONTEXT")
             .args(["stack", "deploy", "-c", &file, "dk"]);
-        run(docker, "docker stack deploy".into()).ok()
+        Cli::run(docker, "docker stack deploy".into()).ok()
     };
     let out = docker_deploy()?;
     assert!(

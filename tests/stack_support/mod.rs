@@ -93,7 +93,7 @@ impl Fixture {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        run(cmd, format!("shoal {}", args.join(" ")))
+        Cli::run(cmd, format!("shoal {}", args.join(" ")))
     }
 
     pub fn deploy(&self, stack: &str, env: &[(&str, &str)]) -> anyhow::Result<Cli> {
@@ -169,23 +169,6 @@ impl Drop for Fixture {
         // Teardown: a daemon that is already gone is fine.
         let _ = self.d.signal_and_wait(nix::sys::signal::Signal::SIGKILL);
         shoal_testkit::image::sweep_node_containers(&self.node_id, 3);
-    }
-}
-
-pub fn run(mut cmd: Command, what: String) -> Cli {
-    match cmd.output() {
-        Ok(o) => Cli {
-            what,
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        },
-        Err(e) => Cli {
-            what,
-            code: -1,
-            stdout: String::new(),
-            stderr: format!("failed to run: {e}"),
-        },
     }
 }
 

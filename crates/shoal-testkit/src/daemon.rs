@@ -190,6 +190,21 @@ impl TestDaemon {
         Cli::run(cmd, format!("shoal {}", args.join(" ")))
     }
 
+    /// `shoal service create -d --name <name> --replicas 0` of the test image: a cheap write
+    /// that only the store sees (no container starts).
+    pub fn create_empty_service(&self, name: &str) -> Cli {
+        self.shoal(&[
+            "service",
+            "create",
+            "-d",
+            "--name",
+            name,
+            "--replicas",
+            "0",
+            "shoal-test/busybox:latest",
+        ])
+    }
+
     /// The real `docker` CLI against this daemon.
     pub fn docker(&self, args: &[&str]) -> Cli {
         let mut cmd = Command::new("docker");
@@ -238,7 +253,8 @@ pub struct Cli {
 }
 
 impl Cli {
-    fn run(mut cmd: Command, what: String) -> Cli {
+    /// Runs `cmd` to completion and captures its outcome; `what` names it in errors.
+    pub fn run(mut cmd: Command, what: String) -> Cli {
         match cmd.output() {
             Ok(o) => Cli {
                 what,
