@@ -6,7 +6,8 @@
 //! travel in-process (single daemon) and, later, over the mTLS cluster channel.
 
 use crate::api::NodeDescription;
-use crate::id::{NodeId, TaskId};
+use crate::id::{NodeId, ServiceId, TaskId};
+use crate::network::Network;
 use crate::secret::{Config, Secret};
 use crate::task::{Task, TaskStatus};
 use serde::{Deserialize, Serialize};
@@ -35,6 +36,9 @@ pub struct Assignments {
     /// Every config those tasks reference, likewise.
     #[serde(default)]
     pub configs: Vec<Config>,
+    /// Every network the node takes part in (complete; see [`NodeNetwork`]).
+    #[serde(default)]
+    pub networks: Vec<NodeNetwork>,
 }
 
 /// One observed task status from an agent.
@@ -56,4 +60,88 @@ pub struct StatusBatch {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct HeartbeatResponse {
     pub period_ms: u64,
+}
+
+/// What a node's data plane, resolver and load balancer need to know about one network it
+/// takes part in: sent in [`Assignments::networks`] for every network one of the node's
+/// tasks is attached to, plus the ingress network on every node while any service publishes
+/// a port in ingress mode. Complete, like the tasks: a network absent from the set is torn
+/// down on the node.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NodeNetwork {
+    /// The network object (name, subnet in `IPAM`, `VNI`, options: MTU, internal, encrypted).
+    pub network: Network,
+    /// This node's own address on the network with its prefix (`10.0.1.254/24`): the bridge
+    /// address, the default gateway of local tasks, where the node's resolver listens.
+    pub gateway: String,
+    /// Every node that has this network up (including this one): where to send frames for
+    /// its endpoints and its gateway address.
+    pub nodes: Vec<NetNode>,
+    /// Every task on the network that is assigned to a node and not yet stopped, on every
+    /// node (including this one).
+    pub endpoints: Vec<NetEndpoint>,
+    /// Every service with tasks on the network: names, VIPs, published ports.
+    pub services: Vec<NetService>,
+}
+
+/// A node taking part in a network.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetNode {
+    pub node_id: NodeId,
+    /// The node's data-path address on the LAN (its VXLAN tunnel end point).
+    pub addr: String,
+    /// The node's own address on the network, without prefix (its bridge's address).
+    pub gateway: String,
+}
+
+/// One task's address on a network.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetEndpoint {
+    pub task_id: TaskId,
+    pub service_id: ServiceId,
+    pub node_id: NodeId,
+    /// The task's address on the network, without prefix.
+    pub addr: String,
+    /// Running, and healthy where the task has a healthcheck: only ready endpoints get DNS
+    /// records, VIP and routing-mesh traffic. Unready ones stay reachable by address.
+    pub ready: bool,
+    /// DNS names of this one task: `<service>.<slot>.<task id>` (the container name) and the
+    /// container's hostname when the spec sets one.
+    pub names: Vec<String>,
+    /// The network aliases of this attachment (the service's `--network name=…,alias=…`).
+    pub aliases: Vec<String>,
+}
+
+/// A service attached to a network.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetService {
+    pub service_id: ServiceId,
+    /// The service's name (`<stack>_<service>` for stack services).
+    pub name: String,
+    /// Other names answering for the whole service on this network: network aliases and,
+    /// for stack services, the short service name.
+    pub aliases: Vec<String>,
+    /// The service's virtual IP on this network, without prefix; `None` in endpoint mode
+    /// `dnsrr` (names then answer with the ready tasks' addresses).
+    pub vip: Option<String>,
+    /// Published ports (the ingress network carries these for the routing mesh).
+    pub ports: Vec<NetPort>,
+}
+
+/// A published port of a service.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetPort {
+    /// `tcp`, `udp` or `sctp`.
+    pub protocol: String,
+    /// The port inside the task.
+    pub target: u16,
+    /// The port every node accepts (ingress mode) or the task's node binds (host mode).
+    pub published: u16,
+    /// `true` for ingress mode (routing mesh), `false` for host mode.
+    pub ingress: bool,
 }

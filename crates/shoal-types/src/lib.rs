@@ -27,7 +27,7 @@ pub use cluster::{Cluster, JoinTokens, RootCa, RootRotation};
 pub use error::ValidationError;
 pub use id::{ClusterId, NodeId, ServiceId, TaskId, new_id};
 pub use meta::{Meta, Version};
-pub use network::{Network, NetworkSpec};
+pub use network::{Network, NetworkAttachment, NetworkSpec};
 pub use node::Node;
 pub use object::{Kind, Object};
 pub use secret::{Config, Secret};

@@ -45,3 +45,63 @@ pub struct Network {
     #[serde(rename = "VNI", default)]
     pub vni: u32,
 }
+
+/// One object's place on one network: a task's (or a node's) address there.
+///
+/// Tasks carry one per network of their spec, in spec order, with the ingress network last
+/// when the service publishes ports in ingress mode; nodes carry one per network (their own
+/// gateway address on it, where their resolver listens). Written by the leader's allocator.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetworkAttachment {
+    #[serde(rename = "NetworkID")]
+    pub network_id: String,
+    /// Addresses with their prefix length, e.g. `10.0.1.5/24`.
+    #[serde(rename = "Addresses")]
+    pub addresses: Vec<String>,
+    /// Extra DNS names on this network (the spec's network aliases).
+    #[serde(rename = "Aliases", skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+}
+
+impl NetworkAttachment {
+    /// The first address without its prefix length (`10.0.1.5`), if any parses.
+    pub fn ip(&self) -> Option<std::net::Ipv4Addr> {
+        self.addresses
+            .first()
+            .and_then(|a| a.split('/').next())
+            .and_then(|ip| ip.parse().ok())
+    }
+}
+
+/// The option that marks a network as encrypted (`--opt encrypted`).
+pub const ENCRYPTED_OPTION: &str = "encrypted";
+/// The option that sets a network's MTU (default [`DEFAULT_OVERLAY_MTU`]).
+pub const MTU_OPTION: &str = "com.docker.network.driver.mtu";
+/// VXLAN adds 50 bytes to a 1500-byte LAN frame.
+pub const DEFAULT_OVERLAY_MTU: u32 = 1450;
+/// Name of the routing mesh's network, made at `swarm init`.
+pub const INGRESS_NETWORK_NAME: &str = "ingress";
+
+impl Network {
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    pub fn is_ingress(&self) -> bool {
+        self.spec.ingress
+    }
+
+    pub fn is_encrypted(&self) -> bool {
+        self.spec.options.contains_key(ENCRYPTED_OPTION)
+    }
+
+    /// The MTU from `com.docker.network.driver.mtu`, else 1450.
+    pub fn mtu(&self) -> u32 {
+        self.spec
+            .options
+            .get(MTU_OPTION)
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(DEFAULT_OVERLAY_MTU)
+    }
+}

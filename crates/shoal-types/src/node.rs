@@ -6,6 +6,7 @@ use crate::api::{
 };
 use crate::id::NodeId;
 use crate::meta::Meta;
+use crate::network::NetworkAttachment;
 use serde::{Deserialize, Serialize};
 
 /// A member of the cluster, as `GET /nodes` returns it.
@@ -30,6 +31,10 @@ pub struct Node {
     /// Raft member id of a manager (random, never reused); 0 for workers. Internal.
     #[serde(rename = "RaftID", default, skip_serializing_if = "is_zero")]
     pub raft_id: u64,
+    /// This node's own address on each overlay network (its gateway there), written by the
+    /// allocator. Internal.
+    #[serde(rename = "Attachments", default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<NetworkAttachment>,
 }
 
 fn is_zero(v: &u64) -> bool {

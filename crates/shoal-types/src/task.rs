@@ -1,8 +1,9 @@
 //! The task object: one attempt to run a service's container in a slot or on a node.
 
-use crate::api::{ContainerStatus, PortStatus, TaskSpec};
+use crate::api::{ContainerStatus, PortStatus, ServiceEndpoint, TaskSpec};
 use crate::id::{NodeId, ServiceId, TaskId};
 use crate::meta::{Meta, Version};
+use crate::network::NetworkAttachment;
 use crate::task_state::TaskState;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -65,6 +66,18 @@ pub struct Task {
         skip_serializing_if = "Option::is_none"
     )]
     pub job_iteration: Option<Version>,
+    /// The task's addresses, one entry per network (written by the allocator before the task
+    /// leaves NEW).
+    #[serde(
+        rename = "NetworksAttachments",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub networks: Vec<NetworkAttachment>,
+    /// The service's endpoint (resolved ports, VIPs) when the task was made: host-mode ports
+    /// are bound from it.
+    #[serde(rename = "Endpoint", default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<ServiceEndpoint>,
 }
 
 /// Name and labels of the owning service.

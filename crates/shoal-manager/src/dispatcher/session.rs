@@ -52,6 +52,7 @@ impl Stream {
                     heartbeat_period_ms: period_ms,
                     secrets,
                     configs,
+                    networks: Vec::new(),
                 };
                 tracing::debug!(node.id = %self.node_id, tasks = tasks.len(), secrets = msg.secrets.len(), configs = msg.configs.len(), "sending assignments");
                 tokio::select! {
