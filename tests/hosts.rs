@@ -239,15 +239,42 @@ fn everything_is_gone_after_drop() -> anyhow::Result<()> {
         })
         .collect();
     assert_eq!((pids.len(), engines.len()), (2, 2));
+    // Every process of the hosts: daemons, engines, their containerd, shims, containers.
+    let mut in_hosts = Vec::new();
+    for h in hosts.hosts() {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "pids", &h.netns()])
+            .output()?;
+        in_hosts.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(|l| l.trim().parse::<u32>().ok()),
+        );
+    }
+    assert!(in_hosts.len() >= 6, "processes in the hosts: {in_hosts:?}");
     assert!(!leftovers(prefix).is_empty());
     let t0 = Instant::now();
     drop(hosts);
     println!("2 test hosts torn down in {:?}", t0.elapsed());
     assert_eq!(leftovers(prefix), Vec::<String>::new());
-    for pid in pids.iter().chain(&engines) {
+    for pid in pids.iter().chain(&engines).chain(&in_hosts) {
         assert!(!alive(*pid), "process {pid} outlived its test host");
     }
     Ok(())
+}
+
+#[test]
+fn everything_is_gone_after_a_panic_too() {
+    let prefix = "kit-panic";
+    let run = std::thread::spawn(move || {
+        let hosts = TestHosts::start_with(BIN, prefix, 1).expect("test hosts start");
+        hosts
+            .host(0)
+            .engine_docker(&["run", "-d", BUSYBOX, "sleep", "600"]);
+        panic!("a failing test");
+    });
+    assert!(run.join().is_err(), "the test thread should have panicked");
+    assert_eq!(leftovers(prefix), Vec::<String>::new());
 }
 
 #[test]
