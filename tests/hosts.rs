@@ -5,7 +5,7 @@
 
 use shoal_testkit::hosts::layout::Layout;
 use shoal_testkit::image::BUSYBOX;
-use shoal_testkit::{TestHost, TestHosts, contains_bytes, wait_until};
+use shoal_testkit::{HostOptions, TestHost, TestHosts, contains_bytes, wait_until};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
@@ -34,7 +34,12 @@ fn pings(from: &TestHost, addr: &str) -> bool {
 #[test]
 fn three_hosts_have_their_own_engines_on_one_lan() -> anyhow::Result<()> {
     let t0 = Instant::now();
-    let mut hosts = TestHosts::start_with(BIN, "kit-lan", 3)?;
+    // Extra engine flags reach every host's dockerd (and stay across its restarts).
+    let opts = HostOptions {
+        engine_args: vec!["--live-restore".into()],
+        ..HostOptions::default()
+    };
+    let mut hosts = TestHosts::start_opts(BIN, "kit-lan", 3, &opts)?;
     println!(
         "3 test hosts up (engines, image loaded, shoal daemons) in {:?}",
         t0.elapsed()
@@ -127,12 +132,26 @@ fn three_hosts_have_their_own_engines_on_one_lan() -> anyhow::Result<()> {
         || pings(hosts.host(0), &a2),
     )?;
 
-    // Restarting the engine keeps the host; the shoal daemon answers after its restart.
-    hosts.host_mut(1).restart_engine()?;
-    hosts
-        .host(1)
-        .engine_docker(&["image", "inspect", BUSYBOX])
-        .ok()?;
+    // Restarting the engine keeps the host (and, with --live-restore, its containers); the
+    // shoal daemon answers after its own restart.
+    let started = |h: &TestHost| {
+        h.engine_docker(&[
+            "inspect",
+            "--format",
+            "{{.State.Running}} {{.State.StartedAt}}",
+            "marker",
+        ])
+        .ok()
+        .map(|c| c.stdout)
+    };
+    let before = started(hosts.host(0))?;
+    hosts.host_mut(0).restart_engine()?;
+    assert_eq!(
+        started(hosts.host(0))?,
+        before,
+        "the container did not survive the engine restart"
+    );
+    assert!(before.starts_with("true "), "{before}");
     hosts.host_mut(1).restart_shoal()?;
     hosts.host(1).daemon().shoal(&["info"]).ok()?;
     Ok(())

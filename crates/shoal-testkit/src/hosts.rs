@@ -15,7 +15,7 @@ pub mod layout;
 mod sys;
 
 pub use capture::{Capture, contains_bytes};
-pub use host::TestHost;
+pub use host::{HostOptions, TestHost};
 
 use crate::cluster::{FORM_TIMEOUT, get_json};
 use crate::daemon::TestDaemon;
@@ -60,6 +60,17 @@ impl TestHosts {
     /// Starts `n` hosts running `bin daemon` (pass `env!("CARGO_BIN_EXE_shoal")`). Fails if a
     /// live process owns a set with this prefix; removes a dead one's leftovers first.
     pub fn start_with(bin: &str, prefix: &str, n: usize) -> anyhow::Result<TestHosts> {
+        Self::start_opts(bin, prefix, n, &HostOptions::default())
+    }
+
+    /// Like [`start_with`](Self::start_with), with more flags for every host's dockerd and
+    /// `shoal daemon` (`opts`); they stay in force across restarts.
+    pub fn start_opts(
+        bin: &str,
+        prefix: &str,
+        n: usize,
+        opts: &HostOptions,
+    ) -> anyhow::Result<TestHosts> {
         anyhow::ensure!(n >= 1, "a set of test hosts needs at least one host");
         let layout = Layout::new(
             prefix,
@@ -89,7 +100,7 @@ impl TestHosts {
             let handles: Vec<_> = (0..n)
                 .map(|i| {
                     let image = &image;
-                    s.spawn(move || TestHost::start(layout, i, bin, image))
+                    s.spawn(move || TestHost::start(layout, i, bin, image, opts))
                 })
                 .collect();
             handles

@@ -18,7 +18,7 @@ mod wait;
 pub use api::{ApiResponse, api_call};
 pub use cluster::{FORM_TIMEOUT, TestCluster, get_json, next_addr};
 pub use daemon::{Cli, DaemonProc, Launch, TestDaemon};
-pub use hosts::{Capture, TestHost, TestHosts, contains_bytes};
+pub use hosts::{Capture, HostOptions, TestHost, TestHosts, contains_bytes};
 pub use partition::partition_script;
 pub use wait::{wait_for, wait_until};
 

@@ -19,10 +19,20 @@ const ENGINE_STOP: Duration = Duration::from_secs(20);
 /// The storage driver of every host's engine (works on ext4 here).
 const STORAGE_DRIVER: &str = "overlay2";
 
+/// Extra flags for every host of a set.
+#[derive(Debug, Clone, Default)]
+pub struct HostOptions {
+    /// More `dockerd` flags (e.g. `--live-restore`).
+    pub engine_args: Vec<String>,
+    /// More `shoal daemon` flags.
+    pub daemon_args: Vec<String>,
+}
+
 /// One host of a [`TestHosts`](super::TestHosts) set.
 pub struct TestHost {
     layout: Layout,
     index: usize,
+    engine_args: Vec<String>,
     engine: Option<Child>,
     daemon: Option<TestDaemon>,
     /// Whether drop tears the host down (not when `SHOAL_KEEP_HOSTS=1`).
@@ -37,10 +47,12 @@ impl TestHost {
         index: usize,
         bin: &str,
         image_tar: &Path,
+        opts: &HostOptions,
     ) -> anyhow::Result<TestHost> {
         let mut host = TestHost {
             layout: layout.clone(),
             index,
+            engine_args: opts.engine_args.clone(),
             engine: None,
             daemon: None,
             teardown: true,
@@ -64,7 +76,7 @@ impl TestHost {
             Launch {
                 listen_addr: format!("{}:{CLUSTER_PORT}", host.addr()),
                 wrapper: layout.enter_host(index),
-                extra_args: vec!["--engine".into(), sock],
+                extra_args: [vec!["--engine".into(), sock], opts.daemon_args.clone()].concat(),
                 parent_dir: Some(layout.host_data(index)),
             },
         )?);
@@ -148,6 +160,7 @@ impl TestHost {
             .arg(format!("unix://{}", socket.display()))
             .args(["--cgroup-parent", &l.cgroup_parent(i)])
             .args(["--storage-driver", STORAGE_DRIVER])
+            .args(&self.engine_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
