@@ -215,6 +215,41 @@ mod tests {
     }
 
     #[test]
+    fn yaml_1_1_booleans_reach_the_service_as_written() {
+        let text = "services:\n  web:\n    image: a\n    command: [echo, on]\n    environment: {A: yes, B: Off}\n    networks: [n]\nnetworks:\n  n:\n";
+        let project = load(&[file("a", text)], Path::new("/p"), &|_| None, &no_files).unwrap();
+        let web = &project.services["web"];
+        assert_eq!(web.command, Some(vec!["echo".into(), "on".into()]));
+        assert_eq!(web.environment["A"].as_deref(), Some("yes"));
+        assert_eq!(web.environment["B"].as_deref(), Some("Off"));
+        assert!(web.networks.contains_key("n"), "{:?}", web.networks);
+    }
+
+    #[test]
+    fn booleans_are_refused_where_docker_refuses_them() {
+        let cases = [
+            (
+                "services:\n  w:\n    image: a\n    environment: {A: true}\n",
+                "a:4:22: services.w.environment.A: must be a string, number or null, found the boolean true (quote it)",
+            ),
+            (
+                "services:\n  w:\n    image: a\n    labels: {l: false}\n",
+                "a:4:17: services.w.labels.l: must be a string, number or null, found the boolean false (quote it)",
+            ),
+            (
+                "services:\n  w:\n    image: a\n    read_only: yes\n",
+                "a:4:16: services.w.read_only: must be a boolean, found \"yes\"",
+            ),
+        ];
+        for (text, want) in cases {
+            let err = load(&[file("a", text)], Path::new("/p"), &|_| None, &no_files)
+                .unwrap_err()
+                .to_string();
+            assert_eq!(err, want);
+        }
+    }
+
+    #[test]
     fn top_level_must_be_a_mapping() {
         let err = load(
             &[file("l.yml", "- a\n")],

@@ -156,10 +156,51 @@ impl<'de> Visitor<'de> for PairsVisitor {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut out = Vec::new();
-        while let Some((k, v)) = map.next_entry::<String, Option<String>>()? {
-            out.push((k, v));
+        while let Some((k, v)) = map.next_entry::<String, MapScalar>()? {
+            out.push((k, v.0));
         }
         Ok(out)
+    }
+}
+
+/// A value of a `KEY: value` mapping (`environment`, `labels`, …): the schema allows a string,
+/// a number or null, and refuses a boolean, which would otherwise reach the container as the
+/// text `true`.
+struct MapScalar(Option<String>);
+
+impl<'de> Deserialize<'de> for MapScalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = MapScalar;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string, number or null")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<MapScalar, E> {
+                Ok(MapScalar(None))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<MapScalar, E> {
+                Ok(MapScalar(None))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<MapScalar, E> {
+                Err(E::custom(format!(
+                    "must be a string, number or null, found the boolean {v} (quote it)"
+                )))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<MapScalar, E> {
+                Ok(MapScalar(Some(v.to_string())))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<MapScalar, E> {
+                Ok(MapScalar(Some(v.to_string())))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<MapScalar, E> {
+                Ok(MapScalar(Some(v.to_string())))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<MapScalar, E> {
+                Ok(MapScalar(Some(v.to_string())))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -214,13 +255,6 @@ pub fn external_flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> 
         }
         fn visit_bool<E: de::Error>(self, v: bool) -> Result<bool, E> {
             Ok(v)
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
-            match v.to_ascii_lowercase().as_str() {
-                "true" | "yes" | "y" | "on" => Ok(true),
-                "false" | "no" | "n" | "off" => Ok(false),
-                _ => Err(E::custom(format!("expected a boolean, found {v:?}"))),
-            }
         }
         fn visit_map<A: MapAccess<'de>>(self, _map: A) -> Result<bool, A::Error> {
             Err(de::Error::custom(
