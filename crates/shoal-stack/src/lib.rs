@@ -31,6 +31,7 @@ pub mod render;
 pub mod resolve;
 pub mod sanitize;
 pub mod units;
+pub mod version;
 pub mod yaml;
 
 #[cfg(test)]

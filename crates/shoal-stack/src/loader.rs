@@ -14,6 +14,7 @@ use crate::merge::merge;
 use crate::model::Compose;
 use crate::resolve::{ReadFile, resolve};
 use crate::sanitize::{sanitize, unsupported_warning};
+use crate::version::{file_version, project_version};
 use crate::yaml::{Value, parse};
 
 /// One compose file's contents; `name` is how errors refer to it (usually its path).
@@ -37,12 +38,18 @@ pub fn load(
     }
     let mut ignored = BTreeSet::new();
     let mut project: Option<Compose> = None;
+    let mut version: Option<String> = None;
     for file in files {
         let mut root = parse(&file.content, &file.name)?;
         if !matches!(root.value, Value::Map(_)) {
             return Err(LoadError::NotAMapping {
                 file: file.name.clone(),
             });
+        }
+        let this_version = file_version(&root, &file.name)?;
+        match &version {
+            Some(first) => project_version(first, &this_version)?,
+            None => version = Some(this_version),
         }
         interpolate_tree(&mut root, &file.name, lookup)?;
         ignored.extend(sanitize(&mut root));
@@ -54,6 +61,12 @@ pub fn load(
         });
     }
     let mut project = project.unwrap_or_default();
+    project.version = version;
+    if project.name.is_some() {
+        project.warnings.push(
+            "Ignoring the top-level name: a stack takes its name from the command line".into(),
+        );
+    }
     project.warnings.extend(unsupported_warning(&ignored));
     Ok(project)
 }
