@@ -52,8 +52,10 @@ pub fn load(
             None => version = Some(this_version),
         }
         interpolate_tree(&mut root, &file.name, lookup)?;
-        ignored.extend(sanitize(&mut root));
+        let (ignored_here, extras) = sanitize(&mut root);
+        ignored.extend(ignored_here);
         let mut typed: Compose = from_node(&root, &file.name)?;
+        typed.extras = extras;
         resolve(&mut typed, working_dir, lookup, read)?;
         project = Some(match project {
             Some(base) => merge(base, typed),
@@ -63,6 +65,15 @@ pub fn load(
     let mut project = project.unwrap_or_default();
     project.version = version;
     if project.name.is_some() {
+        for (kind, defs) in [("config", &project.configs), ("secret", &project.secrets)] {
+            for (name, def) in defs {
+                if let Some(driver) = &def.template_driver {
+                    project.warnings.push(format!(
+                    "Ignoring template_driver {driver} of {kind} {name}: shoal does not render templates"
+                ));
+                }
+            }
+        }
         project.warnings.push(
             "Ignoring the top-level name: a stack takes its name from the command line".into(),
         );
