@@ -37,6 +37,8 @@ pub mod version;
 pub mod yaml;
 
 #[cfg(test)]
+mod corpus_tests;
+#[cfg(test)]
 mod fuzz_tests;
 
 pub use convert::{
