@@ -96,9 +96,11 @@ pub(super) fn convert_service(
             no_new_privileges: Some(false),
             ..TaskSpecContainerSpecPrivileges::default()
         }),
-        tty: svc.tty,
-        open_stdin: svc.stdin_open,
-        read_only: svc.read_only,
+        // docker/cli sends these as plain booleans left out when false: `tty: false` and
+        // no `tty` give the same spec (and `stack config` prints neither).
+        tty: svc.tty.filter(|on| *on),
+        open_stdin: svc.stdin_open.filter(|on| *on),
+        read_only: svc.read_only.filter(|on| *on),
         mounts: non_empty(convert_mounts(
             stack,
             name,
