@@ -274,6 +274,25 @@ mod tests {
     }
 
     #[test]
+    fn compose_spec_extensions_load_with_warnings_and_stay_in_stack_config() {
+        let text = "name: proj\nservices:\n  web:\n    image: a\n    depends_on:\n      db: {condition: service_healthy}\n  db:\n    image: b\n";
+        let project = load(&[file("a", text)], Path::new("/p"), &|_| None, &no_files).unwrap();
+        assert_eq!(
+            project.warnings,
+            vec![
+                "Ignoring the top-level name: a stack takes its name from the command line"
+                    .to_string(),
+                "Ignoring unsupported options: depends_on".to_string(),
+            ]
+        );
+        let printed = crate::render::render_config(&project);
+        assert!(
+            printed.contains("depends_on:\n      db:\n        condition: service_healthy"),
+            "{printed}"
+        );
+    }
+
+    #[test]
     fn top_level_must_be_a_mapping() {
         let err = load(
             &[file("l.yml", "- a\n")],
