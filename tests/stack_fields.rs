@@ -190,3 +190,82 @@ fn every_listed_field_lands_in_the_spec_as_docker_sends_it() -> anyhow::Result<(
     assert_eq!(front["IPAM"]["Config"][0]["Subnet"], "10.99.0.0/24");
     Ok(())
 }
+
+/// Files of the compose corpus (`tests/compose`, shared with shoal-stack's golden test) that
+/// deploy on one node without outside objects: no published ports or fixed subnets (the two
+/// deployments would collide), no external objects, no service-level `tmpfs` (docker's CLI
+/// ignores it, shoal mounts it).
+const CORPUS_DEPLOYABLE: &[&str] = &[
+    "04-yaml11-strings",
+    "05-schema-booleans",
+    "06-environment-forms",
+    "07-interpolation",
+    "18-deploy-full",
+    "20-healthcheck",
+    "23-command-forms",
+    "26-unsupported-kept",
+    "27-extension-fields",
+    "29-restart-policy-from-restart",
+    "30-memory-sizes",
+    "32-merge-volumes-order",
+    "35-env-file",
+    "39-merge-healthcheck-placement",
+    "40-extension-override",
+];
+
+/// `KEY=VALUE` lines of a corpus `.env` (plain values only), for docker, which reads none.
+fn dotenv_vars(dir: &std::path::Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(dir.join(".env"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn corpus_files_give_the_same_specs_from_both_clis() -> anyhow::Result<()> {
+    let f = Fixture::new()?;
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compose");
+    for (i, name) in CORPUS_DEPLOYABLE.iter().enumerate() {
+        let dir = corpus.join(name);
+        let mut files = vec![
+            "-c".to_string(),
+            dir.join("stack.yml").display().to_string(),
+        ];
+        if dir.join("override.yml").exists() {
+            files.push("-c".into());
+            files.push(dir.join("override.yml").display().to_string());
+        }
+        let (shoal_stack, docker_stack) = (format!("s{i}"), format!("d{i}"));
+        let mut args: Vec<&str> = vec!["stack", "deploy", "--resolve-image", "never"];
+        args.extend(files.iter().map(String::as_str));
+        args.push(&shoal_stack);
+        f.shoal_env(&args, &[]).ok()?;
+        let mut docker = Command::new("docker");
+        docker
+            .env("DOCKER_HOST", format!("unix://{}", f.d.socket.display()))
+            .env_remove("DOCKER_CONTEXT")
+            .envs(dotenv_vars(&dir))
+            .args(["stack", "deploy", "--resolve-image", "never"])
+            .args(&files)
+            .arg(&docker_stack);
+        Cli::run(docker, format!("docker stack deploy {name}")).ok()?;
+        let services = f.stack_objects("services", &shoal_stack)?;
+        anyhow::ensure!(!services.is_empty(), "{name}: no services deployed");
+        for service in &services {
+            let svc = stack_support::name_of(service)
+                .trim_start_matches(&format!("{shoal_stack}_"))
+                .to_string();
+            assert_eq!(
+                normalized(&f, &shoal_stack, &svc)?,
+                normalized(&f, &docker_stack, &svc)?,
+                "{name}: service {svc}"
+            );
+        }
+        for stack in [&shoal_stack, &docker_stack] {
+            f.shoal_env(&["stack", "rm", stack], &[]).ok()?;
+        }
+    }
+    Ok(())
+}
