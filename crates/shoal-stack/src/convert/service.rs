@@ -86,8 +86,10 @@ pub(super) fn convert_service(
     let container = TaskSpecContainerSpec {
         image: Some(image),
         labels: Some(with_stack_label(stack, &svc.labels)),
-        command: svc.entrypoint.clone(),
-        args: svc.command.clone(),
+        // docker/cli leaves an empty list out (`command: []` is no override), as it does
+        // when printing.
+        command: svc.entrypoint.clone().filter(|c| !c.is_empty()),
+        args: svc.command.clone().filter(|c| !c.is_empty()),
         hostname: svc.hostname.clone(),
         env: non_empty(environment(svc)),
         dir: svc.working_dir.clone(),
