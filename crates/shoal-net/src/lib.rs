@@ -10,3 +10,4 @@
 //! behind traits so the decisions are unit-tested without root.
 
 pub mod dns;
+pub mod lb;

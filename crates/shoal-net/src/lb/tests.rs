@@ -1,0 +1,457 @@
+//! Scenarios of the load balancer: rendered scripts, address changes, the apply order on
+//! a recording host, and real `nft`/`ip` in a scratch network namespace.
+
+use super::*;
+use shoal_types::dispatch::{NetEndpoint, NetPort, NetService, NodeNetwork};
+use std::cell::RefCell;
+
+fn net(vni: u32, ingress: bool) -> NodeNetwork {
+    let mut n = NodeNetwork {
+        gateway: format!("10.0.{vni}.254/24"),
+        ..Default::default()
+    };
+    n.network.id = format!("net{vni}");
+    n.network.vni = vni;
+    n.network.spec.ingress = ingress;
+    n
+}
+
+fn ep(svc: &str, addr: &str, ready: bool) -> NetEndpoint {
+    NetEndpoint {
+        task_id: format!("task-{addr}").as_str().into(),
+        service_id: svc.into(),
+        node_id: "n1".into(),
+        addr: addr.into(),
+        ready,
+        ..Default::default()
+    }
+}
+
+fn svc(id: &str, vip: Option<&str>, ports: Vec<NetPort>) -> NetService {
+    NetService {
+        service_id: id.into(),
+        name: id.into(),
+        vip: vip.map(Into::into),
+        ports,
+        ..Default::default()
+    }
+}
+
+fn port(protocol: &str, target: u16, published: u16, ingress: bool) -> NetPort {
+    NetPort {
+        protocol: protocol.into(),
+        target,
+        published,
+        ingress,
+    }
+}
+
+/// Network 1 (vni 1): `web` (VIP 10.0.1.2) with two ready tasks and one starting, `idle`
+/// (VIP 10.0.1.3) with none ready, `rr` in dnsrr mode. Ingress (vni 9): `web` publishes
+/// 8080→80/tcp and 5353→53/udp, `idle` publishes 9090→90, and a host-mode port.
+fn scenario() -> Vec<NodeNetwork> {
+    let mut app = net(1, false);
+    app.services = vec![
+        svc("web", Some("10.0.1.2"), vec![]),
+        svc("idle", Some("10.0.1.3"), vec![]),
+        svc("rr", None, vec![]),
+    ];
+    app.endpoints = vec![
+        ep("web", "10.0.1.11", true),
+        ep("web", "10.0.1.10", true),
+        ep("web", "10.0.1.12", false),
+        ep("idle", "10.0.1.20", false),
+        ep("rr", "10.0.1.30", true),
+    ];
+    let mut ingress = net(9, true);
+    ingress.services = vec![
+        svc(
+            "web",
+            Some("10.0.9.2"),
+            vec![
+                port("tcp", 80, 8080, true),
+                port("udp", 53, 5353, true),
+                port("tcp", 22, 2222, false),
+            ],
+        ),
+        svc("idle", Some("10.0.9.3"), vec![port("tcp", 90, 9090, true)]),
+    ];
+    ingress.endpoints = vec![
+        ep("web", "10.0.9.10", true),
+        ep("web", "10.0.9.11", true),
+        ep("idle", "10.0.9.20", false),
+    ];
+    vec![app, ingress]
+}
+
+fn has(script: &str, line: &str) {
+    assert!(
+        script.lines().any(|l| l.trim() == line),
+        "missing rule\n  {line}\nin script:\n{script}"
+    );
+}
+
+#[test]
+fn a_vip_balances_every_port_over_its_ready_tasks() {
+    let plan = render(&scenario());
+    has(
+        &plan.script,
+        "ip daddr 10.0.1.2 dnat to numgen random mod 2 map { 0 : 10.0.1.10, 1 : 10.0.1.11 }",
+    );
+    // the same rules serve the host's own connections (output hook)
+    assert_eq!(plan.script.matches("ip daddr 10.0.1.2 dnat to").count(), 2);
+    assert!(
+        !plan.script.contains("10.0.1.12,"),
+        "a task that is not ready gets no connection"
+    );
+}
+
+#[test]
+fn a_vip_without_ready_tasks_is_rejected_not_delivered_to_the_host() {
+    let plan = render(&scenario());
+    has(
+        &plan.script,
+        "ip daddr 10.0.1.3 meta l4proto tcp reject with tcp reset",
+    );
+    has(&plan.script, "ip daddr 10.0.1.3 reject");
+    assert!(!plan.script.contains("ip daddr 10.0.1.3 dnat"));
+}
+
+#[test]
+fn vips_are_held_on_their_bridges_and_their_arp_stays_off_the_vxlan_port() {
+    let plan = render(&scenario());
+    let vips: Vec<(String, Vec<String>)> = plan
+        .vips
+        .iter()
+        .map(|(b, v)| (b.clone(), v.iter().map(ToString::to_string).collect()))
+        .collect();
+    assert_eq!(
+        vips,
+        [
+            (
+                "shbr1".to_string(),
+                vec!["10.0.1.2".to_string(), "10.0.1.3".to_string()]
+            ),
+            (
+                "shbr9".to_string(),
+                vec!["10.0.9.2".to_string(), "10.0.9.3".to_string()]
+            ),
+        ]
+    );
+    has(
+        &plan.script,
+        "oifname \"shvx1\" arp operation request arp daddr ip { 10.0.1.2, 10.0.1.3 } drop",
+    );
+    has(
+        &plan.script,
+        "iifname \"shvx1\" arp operation request arp daddr ip { 10.0.1.2, 10.0.1.3 } drop",
+    );
+}
+
+#[test]
+fn published_ingress_ports_are_dnatted_from_every_local_address_and_masqueraded() {
+    let plan = render(&scenario());
+    assert!(plan.mesh);
+    has(
+        &plan.script,
+        "fib daddr type local tcp dport 8080 dnat ip addr . port to numgen random mod 2 map { 0 : 10.0.9.10 . 80, 1 : 10.0.9.11 . 80 }",
+    );
+    has(
+        &plan.script,
+        "ip daddr != 127.0.0.0/8 fib daddr type local tcp dport 8080 dnat ip addr . port to numgen random mod 2 map { 0 : 10.0.9.10 . 80, 1 : 10.0.9.11 . 80 }",
+    );
+    has(
+        &plan.script,
+        "fib daddr type local udp dport 5353 dnat ip addr . port to numgen random mod 2 map { 0 : 10.0.9.10 . 53, 1 : 10.0.9.11 . 53 }",
+    );
+    has(&plan.script, "ct status dnat oifname \"shbr9\" masquerade");
+    // no ready task: refused at once
+    has(
+        &plan.script,
+        "fib daddr type local tcp dport 9090 reject with tcp reset",
+    );
+    // host-mode ports belong to the engine's port bindings, not the mesh
+    assert!(!plan.script.contains("2222"), "{}", plan.script);
+}
+
+#[test]
+fn connections_to_tasks_that_are_gone_are_reset() {
+    let plan = render(&scenario());
+    // the starting task still counts as alive: only tasks no longer on the network are cut
+    has(
+        &plan.script,
+        "ct direction original ct original ip daddr 10.0.1.2 ip daddr != { 10.0.1.10, 10.0.1.11, 10.0.1.12 } meta l4proto tcp reject with tcp reset",
+    );
+    has(
+        &plan.script,
+        "ct direction original ct status dnat oifname \"shbr9\" meta l4proto tcp ct original proto-dst 8080 ip daddr != { 10.0.9.10, 10.0.9.11 } reject with tcp reset",
+    );
+    has(
+        &plan.script,
+        "ct direction original ct status dnat oifname \"shbr9\" meta l4proto udp ct original proto-dst 5353 ip daddr != { 10.0.9.10, 10.0.9.11 } reject",
+    );
+}
+
+#[test]
+fn a_single_backend_needs_no_map_and_the_script_is_deterministic() {
+    let mut nets = scenario();
+    nets[0].endpoints.retain(|e| e.addr != "10.0.1.11");
+    let plan = render(&nets);
+    has(&plan.script, "ip daddr 10.0.1.2 dnat to 10.0.1.10");
+    let mut shuffled = nets.clone();
+    shuffled[0].endpoints.reverse();
+    assert_eq!(
+        render(&shuffled),
+        plan,
+        "endpoint order must not change the rules"
+    );
+}
+
+#[test]
+fn the_script_replaces_shoals_tables_and_an_empty_set_removes_them() {
+    let plan = render(&scenario());
+    let head: Vec<&str> = plan.script.lines().take(4).collect();
+    assert_eq!(
+        head,
+        [
+            "table ip shoal_lb",
+            "delete table ip shoal_lb",
+            "table bridge shoal_lb_arp",
+            "delete table bridge shoal_lb_arp"
+        ]
+    );
+    let empty = render(&[]);
+    assert_eq!(empty.script.lines().count(), 4, "{}", empty.script);
+    assert!(!empty.mesh && empty.vips.is_empty());
+    // a network without VIPs or published ports adds nothing
+    let mut rr_only = net(3, false);
+    rr_only.services = vec![svc("rr", None, vec![])];
+    assert_eq!(render(&[rr_only]), empty);
+}
+
+fn ifaddr(ifname: &str, addr: &str, prefix: u8) -> IfAddr {
+    IfAddr {
+        ifname: ifname.into(),
+        addr: addr.parse().expect("test address"),
+        prefix,
+    }
+}
+
+#[test]
+fn address_changes_add_missing_vips_and_remove_stale_ones_only_on_shoal_bridges() {
+    let plan = render(&scenario());
+    let observed = [
+        ifaddr("shbr1", "10.0.1.254", 24), // the gateway: never ours
+        ifaddr("shbr1", "10.0.1.2", 32),   // wanted, present
+        ifaddr("shbr1", "10.0.1.99", 32),  // a VIP of a removed service
+        ifaddr("shbr7", "10.0.7.2", 32),   // a network that is gone
+        ifaddr("eth0", "192.168.1.5", 32), // not a shoal bridge
+    ];
+    let changes = address_changes(&plan.vips, &observed);
+    let add = |b: &str, v: &str| AddrChange::Add {
+        bridge: b.into(),
+        vip: v.parse().expect("ip"),
+    };
+    let del = |b: &str, v: &str| AddrChange::Del {
+        bridge: b.into(),
+        vip: v.parse().expect("ip"),
+    };
+    assert_eq!(
+        changes,
+        [
+            del("shbr1", "10.0.1.99"),
+            del("shbr7", "10.0.7.2"),
+            add("shbr1", "10.0.1.3"),
+            add("shbr9", "10.0.9.2"),
+            add("shbr9", "10.0.9.3"),
+        ]
+    );
+}
+
+#[test]
+fn ip_addr_output_is_parsed() {
+    let text = "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever\n\
+                7: shbr4096    inet 10.0.1.254/24 brd 10.0.1.255 scope global shbr4096\\       valid_lft forever\n\
+                7: shbr4096    inet 10.0.1.2/32 scope global shbr4096\\       valid_lft forever\n";
+    assert_eq!(
+        parse_addresses(text),
+        [
+            ifaddr("lo", "127.0.0.1", 8),
+            ifaddr("shbr4096", "10.0.1.254", 24),
+            ifaddr("shbr4096", "10.0.1.2", 32)
+        ]
+    );
+}
+
+/// A host that records what it is asked and holds addresses in memory.
+#[derive(Default)]
+struct Recording {
+    calls: RefCell<Vec<String>>,
+    addrs: RefCell<Vec<IfAddr>>,
+}
+
+impl Host for Recording {
+    fn nft(&self, script: &str) -> Result<(), String> {
+        self.calls
+            .borrow_mut()
+            .push(format!("nft {} lines", script.lines().count()));
+        Ok(())
+    }
+    fn addresses(&self) -> Result<Vec<IfAddr>, String> {
+        Ok(self.addrs.borrow().clone())
+    }
+    fn add_address(&self, ifname: &str, addr: std::net::Ipv4Addr) -> Result<(), String> {
+        if ifname == "shbr9" {
+            return Err(format!(
+                "ip addr add {addr}/32 dev {ifname}: Cannot find device"
+            ));
+        }
+        self.calls.borrow_mut().push(format!("add {ifname} {addr}"));
+        self.addrs.borrow_mut().push(IfAddr {
+            ifname: ifname.into(),
+            addr,
+            prefix: 32,
+        });
+        Ok(())
+    }
+    fn del_address(&self, ifname: &str, addr: std::net::Ipv4Addr) -> Result<(), String> {
+        self.calls.borrow_mut().push(format!("del {ifname} {addr}"));
+        self.addrs
+            .borrow_mut()
+            .retain(|a| !(a.ifname == ifname && a.addr == addr));
+        Ok(())
+    }
+    fn docker_user_accept(&self, present: bool) -> Result<(), String> {
+        self.calls
+            .borrow_mut()
+            .push(format!("docker-user {present}"));
+        Ok(())
+    }
+}
+
+#[test]
+fn apply_puts_rules_before_addresses_names_a_missing_bridge_and_clear_undoes_it_all() {
+    let host = Recording::default();
+    let plan = render(&scenario());
+    let err = apply(&host, &plan).expect_err("the ingress bridge does not exist");
+    assert_eq!(
+        err.to_string(),
+        "load balancer: VIP addresses: ip addr add 10.0.9.2/32 dev shbr9: Cannot find device; \
+         ip addr add 10.0.9.3/32 dev shbr9: Cannot find device"
+    );
+    let calls = host.calls.borrow().clone();
+    assert!(calls[0].starts_with("nft "), "rules first: {calls:?}");
+    assert_eq!(calls[1..], ["add shbr1 10.0.1.2", "add shbr1 10.0.1.3"]);
+    // fix nothing and apply again: nothing new is done for shbr1, the firewall is opened
+    let mut only_app = scenario();
+    only_app[1].network.spec.ingress = false;
+    only_app.truncate(1);
+    host.calls.borrow_mut().clear();
+    apply(&host, &render(&only_app)).expect("apply");
+    assert_eq!(host.calls.borrow().len(), 1, "{:?}", host.calls.borrow());
+    host.calls.borrow_mut().clear();
+    clear(&host).expect("clear");
+    assert_eq!(
+        host.calls.borrow()[1..],
+        [
+            "del shbr1 10.0.1.2",
+            "del shbr1 10.0.1.3",
+            "docker-user false"
+        ]
+    );
+}
+
+mod netns {
+    //! Real `nft` and `ip` in a scratch network namespace (needs root, as CI has).
+
+    use super::*;
+    use std::process::Command;
+
+    /// A network namespace removed on drop, even when the test fails.
+    struct Scratch(String);
+
+    impl Scratch {
+        fn new() -> Scratch {
+            let name = format!("shoal-lbtest-{}", std::process::id());
+            let ok = Command::new("ip")
+                .args(["netns", "add", &name])
+                .status()
+                .map(|s| s.success());
+            assert_eq!(ok.ok(), Some(true), "ip netns add {name} (needs root)");
+            Scratch(name)
+        }
+
+        fn sh(&self, args: &[&str]) -> String {
+            let out = Command::new("ip")
+                .args(["netns", "exec", &self.0])
+                .args(args)
+                .output()
+                .expect("run a command in the scratch namespace");
+            assert!(
+                out.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            // best effort: a namespace left behind is only a name in /run/netns
+            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        }
+    }
+
+    #[test]
+    fn rules_load_in_the_kernel_and_reapplying_leaves_one_copy() {
+        let ns = Scratch::new();
+        for br in ["shbr1", "shbr9"] {
+            ns.sh(&["ip", "link", "add", br, "type", "bridge"]);
+            ns.sh(&["ip", "link", "set", br, "up"]);
+        }
+        ns.sh(&["ip", "addr", "add", "10.0.1.254/24", "dev", "shbr1"]);
+        // Docker's chain, where the mesh's accept rule goes
+        ns.sh(&["iptables", "-N", "DOCKER-USER"]);
+        let host = System {
+            netns: Some(ns.0.clone()),
+        };
+        let plan = render(&scenario());
+        apply(&host, &plan).expect("first apply");
+        apply(&host, &plan).expect("second apply");
+        let ruleset = ns.sh(&["nft", "list", "ruleset"]);
+        assert_eq!(ruleset.matches("table ip shoal_lb").count(), 1, "{ruleset}");
+        assert_eq!(
+            ruleset.matches("table bridge shoal_lb_arp").count(),
+            1,
+            "{ruleset}"
+        );
+        assert_eq!(ruleset.matches("chain vip_pre").count(), 1, "{ruleset}");
+        assert!(ruleset.contains("dport 8080"), "{ruleset}");
+        let addrs = host.addresses().expect("list addresses");
+        let on = |b: &str| -> Vec<String> {
+            let mut v: Vec<String> = addrs
+                .iter()
+                .filter(|a| a.ifname == b)
+                .map(|a| format!("{}/{}", a.addr, a.prefix))
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(on("shbr1"), ["10.0.1.2/32", "10.0.1.254/24", "10.0.1.3/32"]);
+        assert_eq!(on("shbr9"), ["10.0.9.2/32", "10.0.9.3/32"]);
+        let accept = "-A DOCKER-USER -m conntrack --ctstate DNAT -j ACCEPT";
+        let chain = ns.sh(&["iptables", "-S", "DOCKER-USER"]);
+        assert_eq!(chain.matches(accept).count(), 1, "{chain}");
+
+        clear(&host).expect("clear");
+        let ruleset = ns.sh(&["nft", "list", "ruleset"]);
+        assert!(!ruleset.contains("shoal_lb"), "{ruleset}");
+        let left: Vec<IfAddr> = host.addresses().expect("list addresses");
+        assert_eq!(
+            left,
+            [ifaddr("shbr1", "10.0.1.254", 24)],
+            "only the gateway stays"
+        );
+    }
+}
