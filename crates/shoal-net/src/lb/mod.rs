@@ -33,6 +33,8 @@ mod host;
 mod render;
 
 #[cfg(test)]
+mod datapath_tests;
+#[cfg(test)]
 mod tests;
 
 pub use host::{Host, IfAddr, System, parse_addresses};

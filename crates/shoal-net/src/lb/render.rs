@@ -43,7 +43,7 @@ struct Rules {
     mesh_nat: Vec<String>,
     masquerade: Vec<String>,
     input: Vec<String>,
-    forward: Vec<String>,
+    stale: Vec<String>,
     arp: BTreeMap<String, BTreeSet<Ipv4Addr>>,
 }
 
@@ -58,11 +58,20 @@ struct Rules {
 ///   out of the ingress bridge (replies must come back through this node); a published
 ///   port without a ready task is rejected.
 /// - Connections already DNAT'd to a task that is no longer an endpoint of the network
-///   (stopped, removed) are reset on their next packet rather than left hanging.
+///   (stopped, removed) are reset on their next packet rather than left hanging: a filter
+///   at prerouting, before NAT (so the reset carries the address the client connected
+///   to), matches flows whose conntrack reply source is no longer a live task. Tasks that
+///   are only not ready keep their open connections: they drain.
 pub fn render(networks: &[NodeNetwork]) -> Plan {
     let mut rules = Rules::default();
     let mut vips: BTreeMap<String, BTreeSet<Ipv4Addr>> = BTreeMap::new();
     let mut mesh = false;
+    // VIPs are local addresses too: the mesh's rules must not take their flows
+    let all_vips: BTreeSet<Ipv4Addr> = networks
+        .iter()
+        .flat_map(|n| &n.services)
+        .filter_map(|s| s.vip.as_deref().and_then(|v| v.parse().ok()))
+        .collect();
     for n in networks {
         let bridge = bridge_name(n.network.vni);
         let vxlan = vxlan_name(n.network.vni);
@@ -85,10 +94,10 @@ pub fn render(networks: &[NodeNetwork]) -> Plan {
                 None => reject(&mut rules.input, &format!("ip daddr {vip}"), None),
             }
             let stale = format!(
-                "ct direction original ct original ip daddr {vip}{}",
+                "ct direction original ct status dnat ct original ip daddr {vip}{}",
                 not_in(&alive)
             );
-            reject(&mut rules.forward, &stale, None);
+            reject(&mut rules.stale, &stale, None);
         }
         if !n.network.is_ingress() {
             continue;
@@ -120,12 +129,11 @@ pub fn render(networks: &[NodeNetwork]) -> Plan {
                     None => reject(&mut rules.input, &matcher, Some(&proto)),
                 }
                 let stale = format!(
-                    "ct direction original ct status dnat oifname \"{bridge}\" meta l4proto {proto} \
-                     ct original proto-dst {}{}",
-                    p.published,
+                    "ct direction original ct status dnat {matcher}{}{}",
+                    not_vip(&all_vips),
                     not_in(&alive)
                 );
-                reject(&mut rules.forward, &stale, Some(&proto));
+                reject(&mut rules.stale, &stale, Some(&proto));
             }
         }
         if published {
@@ -172,12 +180,22 @@ fn dnat_target(backends: &[Ipv4Addr], port: Option<u16>) -> Option<String> {
     }
 }
 
-/// ` ip daddr != { a, b }`, or nothing when no address is left (then every flow is stale).
+/// ` ct reply ip saddr != { a, b }` (the flow's task is none of these), or nothing when
+/// no address is left (then every flow is stale).
 fn not_in(alive: &[Ipv4Addr]) -> String {
     if alive.is_empty() {
         return String::new();
     }
     let list: Vec<String> = alive.iter().map(ToString::to_string).collect();
+    format!(" ct reply ip saddr != {{ {} }}", list.join(", "))
+}
+
+/// ` ip daddr != { vip, … }`, or nothing without VIPs.
+fn not_vip(vips: &BTreeSet<Ipv4Addr>) -> String {
+    if vips.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = vips.iter().map(ToString::to_string).collect();
     format!(" ip daddr != {{ {} }}", list.join(", "))
 }
 
@@ -235,10 +253,11 @@ fn script(rules: &Rules) -> String {
             "type filter hook input priority filter - 10",
             &rules.input,
         ),
+        // before NAT, so a reset leaves with the address the client connected to
         (
-            "forward",
-            "type filter hook forward priority filter - 10",
-            &rules.forward,
+            "stale",
+            "type filter hook prerouting priority mangle",
+            &rules.stale,
         ),
     ];
     if chains.iter().any(|(_, _, r)| !r.is_empty()) {

@@ -180,15 +180,25 @@ fn connections_to_tasks_that_are_gone_are_reset() {
     // the starting task still counts as alive: only tasks no longer on the network are cut
     has(
         &plan.script,
-        "ct direction original ct original ip daddr 10.0.1.2 ip daddr != { 10.0.1.10, 10.0.1.11, 10.0.1.12 } meta l4proto tcp reject with tcp reset",
+        "ct direction original ct status dnat ct original ip daddr 10.0.1.2 ct reply ip saddr != { 10.0.1.10, 10.0.1.11, 10.0.1.12 } meta l4proto tcp reject with tcp reset",
     );
     has(
         &plan.script,
-        "ct direction original ct status dnat oifname \"shbr9\" meta l4proto tcp ct original proto-dst 8080 ip daddr != { 10.0.9.10, 10.0.9.11 } reject with tcp reset",
+        "ct direction original ct status dnat ct original ip daddr 10.0.1.2 ct reply ip saddr != { 10.0.1.10, 10.0.1.11, 10.0.1.12 } reject",
+    );
+    // a mesh flow: to a published port on a local address that is not a VIP
+    has(
+        &plan.script,
+        "ct direction original ct status dnat fib daddr type local tcp dport 8080 ip daddr != { 10.0.1.2, 10.0.1.3, 10.0.9.2, 10.0.9.3 } ct reply ip saddr != { 10.0.9.10, 10.0.9.11 } reject with tcp reset",
     );
     has(
         &plan.script,
-        "ct direction original ct status dnat oifname \"shbr9\" meta l4proto udp ct original proto-dst 5353 ip daddr != { 10.0.9.10, 10.0.9.11 } reject",
+        "ct direction original ct status dnat fib daddr type local udp dport 5353 ip daddr != { 10.0.1.2, 10.0.1.3, 10.0.9.2, 10.0.9.3 } ct reply ip saddr != { 10.0.9.10, 10.0.9.11 } reject",
+    );
+    // no task left at all: every flow to the VIP is stale
+    has(
+        &plan.script,
+        "ct direction original ct status dnat ct original ip daddr 10.0.1.3 ct reply ip saddr != { 10.0.1.20 } reject",
     );
 }
 
