@@ -101,7 +101,6 @@ impl Lab {
             lab.names.push(name);
             lab.sh(name, &["ip", "link", "set", "lo", "up"]);
         }
-        lab.sh("host", &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
         lab.sh("host", &["ip", "link", "add", "shbr9", "type", "bridge"]);
         lab.sh(
             "host",

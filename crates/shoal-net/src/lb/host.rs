@@ -30,6 +30,10 @@ pub trait Host {
     /// Makes sure (`present`) or makes sure not (`!present`) that iptables' `DOCKER-USER`
     /// chain accepts DNAT'd flows. Hosts without iptables or that chain need nothing.
     fn docker_user_accept(&self, present: bool) -> Result<(), String>;
+    /// Turns on IPv4 forwarding and bridge netfilter (`net.bridge.bridge-nf-call-iptables`,
+    /// so conntrack sees a VIP's replies bridged straight back to the client). Docker sets
+    /// both too; shoal does not rely on it.
+    fn enable_forwarding(&self) -> Result<(), String>;
 }
 
 /// The real host: `nft`, `ip` and `iptables`, in `netns` when set (`ip netns exec`).
@@ -145,7 +149,19 @@ impl Host for System {
         args.extend(DOCKER_USER_RULE);
         self.check("iptables", &args, None).map(drop)
     }
+
+    fn enable_forwarding(&self) -> Result<(), String> {
+        let mut args = vec!["-qw"];
+        args.extend(FORWARDING_SYSCTLS);
+        self.check("sysctl", &args, None).map(drop)
+    }
 }
+
+/// The sysctls VIPs and the mesh need (see [`Host::enable_forwarding`]).
+const FORWARDING_SYSCTLS: [&str; 2] = [
+    "net.ipv4.ip_forward=1",
+    "net.bridge.bridge-nf-call-iptables=1",
+];
 
 /// Parses `ip -o -4 addr show`: `5: shbr4096    inet 10.0.1.254/24 brd … scope global …`.
 pub fn parse_addresses(text: &str) -> Vec<IfAddr> {

@@ -57,6 +57,8 @@ pub enum LbError {
     Addresses(String),
     #[error("load balancer: VIP addresses: {0}")]
     Vips(String),
+    #[error("load balancer: enabling forwarding: {0}")]
+    Sysctl(String),
     #[error("load balancer: host firewall: {0}")]
     Firewall(String),
 }
@@ -97,9 +99,12 @@ pub fn address_changes(
     changes
 }
 
-/// Puts `plan` in place: rules first (so a VIP never becomes local before its DNAT exists),
-/// then the VIP addresses, then the host firewall. Blocking.
+/// Puts `plan` in place: the forwarding sysctls, the rules (so a VIP never becomes local
+/// before its DNAT exists), the VIP addresses, then the host firewall. Blocking.
 pub fn apply(host: &dyn Host, plan: &Plan) -> Result<(), LbError> {
+    if plan.mesh || !plan.vips.is_empty() {
+        host.enable_forwarding().map_err(LbError::Sysctl)?;
+    }
     host.nft(&plan.script).map_err(LbError::Nft)?;
     sync_addresses(host, &plan.vips)?;
     if plan.mesh {

@@ -337,6 +337,10 @@ impl Host for Recording {
             .push(format!("docker-user {present}"));
         Ok(())
     }
+    fn enable_forwarding(&self) -> Result<(), String> {
+        self.calls.borrow_mut().push("sysctl".into());
+        Ok(())
+    }
 }
 
 #[test]
@@ -350,15 +354,36 @@ fn apply_puts_rules_before_addresses_names_a_missing_bridge_and_clear_undoes_it_
          ip addr add 10.0.9.3/32 dev shbr9: Cannot find device"
     );
     let calls = host.calls.borrow().clone();
-    assert!(calls[0].starts_with("nft "), "rules first: {calls:?}");
-    assert_eq!(calls[1..], ["add shbr1 10.0.1.2", "add shbr1 10.0.1.3"]);
-    // fix nothing and apply again: nothing new is done for shbr1, the firewall is opened
+    assert_eq!(calls[0], "sysctl", "forwarding first: {calls:?}");
+    assert!(
+        calls[1].starts_with("nft "),
+        "rules before addresses: {calls:?}"
+    );
+    assert_eq!(calls[2..], ["add shbr1 10.0.1.2", "add shbr1 10.0.1.3"]);
+
+    // the same network set without the ingress network: shbr1 already holds its VIPs, no
+    // mesh, so no firewall change either
     let mut only_app = scenario();
-    only_app[1].network.spec.ingress = false;
     only_app.truncate(1);
     host.calls.borrow_mut().clear();
     apply(&host, &render(&only_app)).expect("apply");
-    assert_eq!(host.calls.borrow().len(), 1, "{:?}", host.calls.borrow());
+    let calls = host.calls.borrow().clone();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+
+    // a mesh whose bridge exists: its VIPs are added and DNAT'd flows are let through
+    let mut mesh = scenario();
+    mesh[1].network.vni = 8;
+    host.calls.borrow_mut().clear();
+    apply(&host, &render(&mesh)).expect("apply");
+    assert_eq!(
+        host.calls.borrow()[2..],
+        [
+            "add shbr8 10.0.9.2",
+            "add shbr8 10.0.9.3",
+            "docker-user true"
+        ]
+    );
+
     host.calls.borrow_mut().clear();
     clear(&host).expect("clear");
     assert_eq!(
@@ -366,6 +391,8 @@ fn apply_puts_rules_before_addresses_names_a_missing_bridge_and_clear_undoes_it_
         [
             "del shbr1 10.0.1.2",
             "del shbr1 10.0.1.3",
+            "del shbr8 10.0.9.2",
+            "del shbr8 10.0.9.3",
             "docker-user false"
         ]
     );
