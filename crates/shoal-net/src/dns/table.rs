@@ -41,6 +41,8 @@ pub struct NetworkRecords {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Records {
     pub networks: Vec<NetworkRecords>,
+    /// The indexes of the networks each task is on (a client's other networks).
+    pub task_networks: HashMap<String, Vec<usize>>,
 }
 
 /// Precedence of the kinds of names when two kinds claim one name on a network: the
@@ -58,12 +60,23 @@ impl Records {
     /// Builds the records of every non-ingress network (the ingress network carries the
     /// routing mesh only: Docker gives it no service discovery either).
     pub fn build(networks: &[NodeNetwork]) -> Records {
+        let networks: Vec<NetworkRecords> = networks
+            .iter()
+            .filter(|n| !n.network.is_ingress())
+            .map(network_records)
+            .collect();
+        let mut task_networks: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, n) in networks.iter().enumerate() {
+            for task in n.tasks.values() {
+                let on = task_networks.entry(task.clone()).or_default();
+                if on.last() != Some(&i) {
+                    on.push(i);
+                }
+            }
+        }
         Records {
-            networks: networks
-                .iter()
-                .filter(|n| !n.network.is_ingress())
-                .map(network_records)
-                .collect(),
+            networks,
+            task_networks,
         }
     }
 
@@ -82,9 +95,9 @@ impl Records {
         let task = found
             .iter()
             .find_map(|&i| self.networks[i].tasks.get(&client).cloned());
-        if let Some(task) = task {
-            for (i, net) in self.networks.iter().enumerate() {
-                if !found.contains(&i) && net.tasks.values().any(|t| *t == task) {
+        if let Some(on) = task.and_then(|t| self.task_networks.get(&t)) {
+            for &i in on {
+                if !found.contains(&i) {
                     found.push(i);
                 }
             }

@@ -522,7 +522,15 @@ mod sockets {
             upstreams: Upstreams::default(),
         })
         .expect("start");
-        resolver.set_listen(&[ip("127.0.0.5")]).expect("listen");
+        // an address the host does not have (yet) is listened on too: the bridge carrying
+        // a gateway may come up after the resolver is told about it
+        resolver
+            .set_listen(&[ip("127.0.0.5"), ip("10.254.254.254")])
+            .expect("listen on a present and an absent address");
+        assert_eq!(
+            resolver.listening(),
+            [ip("10.254.254.254"), ip("127.0.0.5")]
+        );
         let server: SocketAddr = (ip("127.0.0.5"), port).into();
         let m = udp_ask("127.0.0.9", server, "example.org", RecordType::A).await;
         assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
