@@ -561,5 +561,8 @@ mod sockets {
         .expect("receive");
         let m = Message::from_vec(&buf[..n]).expect("decode");
         assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+        // over TCP the query goes upstream over TCP: nothing listens there, SERVFAIL at once
+        let m = tcp_ask(server, "example.org").await;
+        assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
     }
 }

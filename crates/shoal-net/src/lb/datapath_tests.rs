@@ -278,6 +278,20 @@ fn vips_and_published_ports_reach_ready_tasks_and_flows_to_gone_tasks_are_reset(
         "mesh answers: {seen:?}"
     );
 
+    // and the node itself reaches both too (output hooks)
+    let seen = lab.spread("host", "http://10.0.9.2/", 20);
+    assert_eq!(
+        seen.keys().collect::<Vec<_>>(),
+        ["t1", "t2"],
+        "VIP from the node: {seen:?}"
+    );
+    let seen = lab.spread("host", "http://192.168.77.1:8080/", 20);
+    assert_eq!(
+        seen.keys().collect::<Vec<_>>(),
+        ["t1", "t2"],
+        "mesh from the node: {seen:?}"
+    );
+
     // t2 stops being ready: no new connection reaches it
     apply(&host, &render(&ingress(false, true))).expect("apply");
     let seen = lab.spread("client", "http://10.0.9.2/", 10);
