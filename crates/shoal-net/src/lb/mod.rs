@@ -38,7 +38,7 @@ mod datapath_tests;
 mod tests;
 
 pub use host::{Host, IfAddr, System, parse_addresses};
-pub use render::{ARP_TABLE, NAT_TABLE, Plan, bridge_name, render, vxlan_name};
+pub use render::{ARP_TABLE, NAT_TABLE, Plan, RESERVED_PORTS, bridge_name, render, vxlan_name};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;

@@ -13,6 +13,14 @@ pub const NAT_TABLE: &str = "shoal_lb";
 /// The `bridge` table keeping ARP for VIPs off the VXLAN ports.
 pub const ARP_TABLE: &str = "shoal_lb_arp";
 
+/// Ports the node itself serves on its LAN address, never the routing mesh's: VXLAN
+/// (4789/udp) carries every overlay network, 2377/tcp the cluster. The mesh skips them so
+/// a spec publishing them cannot cut a node off.
+pub const RESERVED_PORTS: [(&str, u16); 2] = [("udp", 4789), ("tcp", 2377)];
+
+/// The port of the node's resolver on its gateway addresses.
+const DNS_PORT: u16 = 53;
+
 /// The Linux bridge of the network with VXLAN id `vni`.
 pub fn bridge_name(vni: u32) -> String {
     format!("shbr{vni}")
@@ -66,11 +74,18 @@ pub fn render(networks: &[NodeNetwork]) -> Plan {
     let mut rules = Rules::default();
     let mut vips: BTreeMap<String, BTreeSet<Ipv4Addr>> = BTreeMap::new();
     let mut mesh = false;
-    // VIPs are local addresses too: the mesh's rules must not take their flows
-    let all_vips: BTreeSet<Ipv4Addr> = networks
+    // VIPs are local addresses too, but their flows are the VIP's, not the mesh's; and the
+    // node's gateways serve its resolver on port 53 (a service publishing 53 must not
+    // capture the tasks' DNS)
+    let vips_only: BTreeSet<Ipv4Addr> = networks
         .iter()
         .flat_map(|n| &n.services)
         .filter_map(|s| s.vip.as_deref().and_then(|v| v.parse().ok()))
+        .collect();
+    let vips_and_gateways: BTreeSet<Ipv4Addr> = vips_only
+        .iter()
+        .copied()
+        .chain(networks.iter().filter_map(|n| gateway_ip(&n.gateway)))
         .collect();
     for n in networks {
         let bridge = bridge_name(n.network.vni);
@@ -117,11 +132,23 @@ pub fn render(networks: &[NodeNetwork]) -> Plan {
                     tracing::warn!(service = %s.name, protocol = %p.protocol, published = p.published, "lb: cannot publish this port");
                     continue;
                 }
+                if RESERVED_PORTS.contains(&(proto.as_str(), p.published)) {
+                    tracing::warn!(service = %s.name, protocol = %proto, published = p.published, "lb: port is the node's own, not published");
+                    continue;
+                }
                 if !seen.insert((proto.clone(), p.published)) {
                     continue;
                 }
                 published = true;
-                let matcher = format!("fib daddr type local {proto} dport {}", p.published);
+                let matcher = format!(
+                    "fib daddr type local{} {proto} dport {}",
+                    not_daddr(if p.published == DNS_PORT {
+                        &vips_and_gateways
+                    } else {
+                        &vips_only
+                    }),
+                    p.published
+                );
                 match dnat_target(&ready, Some(p.target)) {
                     Some(target) => rules
                         .mesh_nat
@@ -129,8 +156,7 @@ pub fn render(networks: &[NodeNetwork]) -> Plan {
                     None => reject(&mut rules.input, &matcher, Some(&proto)),
                 }
                 let stale = format!(
-                    "ct direction original ct status dnat {matcher}{}{}",
-                    not_vip(&all_vips),
+                    "ct direction original ct status dnat {matcher}{}",
                     not_in(&alive)
                 );
                 reject(&mut rules.stale, &stale, Some(&proto));
@@ -180,6 +206,11 @@ fn dnat_target(backends: &[Ipv4Addr], port: Option<u16>) -> Option<String> {
     }
 }
 
+/// `10.0.1.254/24` (or a bare address) → `10.0.1.254`.
+fn gateway_ip(gateway: &str) -> Option<Ipv4Addr> {
+    gateway.split('/').next()?.parse().ok()
+}
+
 /// ` ct reply ip saddr != { a, b }` (the flow's task is none of these), or nothing when
 /// no address is left (then every flow is stale).
 fn not_in(alive: &[Ipv4Addr]) -> String {
@@ -190,12 +221,12 @@ fn not_in(alive: &[Ipv4Addr]) -> String {
     format!(" ct reply ip saddr != {{ {} }}", list.join(", "))
 }
 
-/// ` ip daddr != { vip, … }`, or nothing without VIPs.
-fn not_vip(vips: &BTreeSet<Ipv4Addr>) -> String {
-    if vips.is_empty() {
+/// ` ip daddr != { a, … }`, or nothing for no address.
+fn not_daddr(addrs: &BTreeSet<Ipv4Addr>) -> String {
+    if addrs.is_empty() {
         return String::new();
     }
-    let list: Vec<String> = vips.iter().map(ToString::to_string).collect();
+    let list: Vec<String> = addrs.iter().map(ToString::to_string).collect();
     format!(" ip daddr != {{ {} }}", list.join(", "))
 }
 

@@ -72,6 +72,7 @@ fn scenario() -> Vec<NodeNetwork> {
                 port("tcp", 80, 8080, true),
                 port("udp", 53, 5353, true),
                 port("tcp", 22, 2222, false),
+                port("udp", 4789, 4789, true),
             ],
         ),
         svc("idle", Some("10.0.9.3"), vec![port("tcp", 90, 9090, true)]),
@@ -154,24 +155,33 @@ fn published_ingress_ports_are_dnatted_from_every_local_address_and_masqueraded(
     assert!(plan.mesh);
     has(
         &plan.script,
-        "fib daddr type local tcp dport 8080 dnat ip addr . port to numgen random mod 2 map { 0 : 10.0.9.10 . 80, 1 : 10.0.9.11 . 80 }",
+        "fib daddr type local ip daddr != { 10.0.1.2, 10.0.1.3, 10.0.9.2, 10.0.9.3 } tcp dport 8080 dnat ip addr . port to numgen random mod 2 map { 0 : 10.0.9.10 . 80, 1 : 10.0.9.11 . 80 }",
     );
     has(
         &plan.script,
-        "ip daddr != 127.0.0.0/8 fib daddr type local tcp dport 8080 dnat ip addr . port to numgen random mod 2 map { 0 : 10.0.9.10 . 80, 1 : 10.0.9.11 . 80 }",
+        "ip daddr != 127.0.0.0/8 fib daddr type local ip daddr != { 10.0.1.2, 10.0.1.3, 10.0.9.2, 10.0.9.3 } tcp dport 8080 dnat ip addr . port to numgen random mod 2 map { 0 : 10.0.9.10 . 80, 1 : 10.0.9.11 . 80 }",
     );
     has(
         &plan.script,
-        "fib daddr type local udp dport 5353 dnat ip addr . port to numgen random mod 2 map { 0 : 10.0.9.10 . 53, 1 : 10.0.9.11 . 53 }",
+        "fib daddr type local ip daddr != { 10.0.1.2, 10.0.1.3, 10.0.9.2, 10.0.9.3 } udp dport 5353 dnat ip addr . port to numgen random mod 2 map { 0 : 10.0.9.10 . 53, 1 : 10.0.9.11 . 53 }",
     );
     has(&plan.script, "ct status dnat oifname \"shbr9\" masquerade");
     // no ready task: refused at once
     has(
         &plan.script,
-        "fib daddr type local tcp dport 9090 reject with tcp reset",
+        "fib daddr type local ip daddr != { 10.0.1.2, 10.0.1.3, 10.0.9.2, 10.0.9.3 } tcp dport 9090 reject with tcp reset",
     );
     // host-mode ports belong to the engine's port bindings, not the mesh
     assert!(!plan.script.contains("2222"), "{}", plan.script);
+    // VXLAN's own port is never captured, whatever a spec says
+    assert!(!plan.script.contains("4789"), "{}", plan.script);
+    // a published 53 leaves the node's resolver (on its gateways) alone
+    let mut dns = scenario();
+    dns[1].services[0].ports = vec![port("udp", 53, 53, true)];
+    has(
+        &render(&dns).script,
+        "fib daddr type local ip daddr != { 10.0.1.2, 10.0.1.3, 10.0.1.254, 10.0.9.2, 10.0.9.3, 10.0.9.254 } udp dport 53 dnat ip addr . port to numgen random mod 2 map { 0 : 10.0.9.10 . 53, 1 : 10.0.9.11 . 53 }",
+    );
 }
 
 #[test]
@@ -189,11 +199,11 @@ fn connections_to_tasks_that_are_gone_are_reset() {
     // a mesh flow: to a published port on a local address that is not a VIP
     has(
         &plan.script,
-        "ct direction original ct status dnat fib daddr type local tcp dport 8080 ip daddr != { 10.0.1.2, 10.0.1.3, 10.0.9.2, 10.0.9.3 } ct reply ip saddr != { 10.0.9.10, 10.0.9.11 } reject with tcp reset",
+        "ct direction original ct status dnat fib daddr type local ip daddr != { 10.0.1.2, 10.0.1.3, 10.0.9.2, 10.0.9.3 } tcp dport 8080 ct reply ip saddr != { 10.0.9.10, 10.0.9.11 } reject with tcp reset",
     );
     has(
         &plan.script,
-        "ct direction original ct status dnat fib daddr type local udp dport 5353 ip daddr != { 10.0.1.2, 10.0.1.3, 10.0.9.2, 10.0.9.3 } ct reply ip saddr != { 10.0.9.10, 10.0.9.11 } reject",
+        "ct direction original ct status dnat fib daddr type local ip daddr != { 10.0.1.2, 10.0.1.3, 10.0.9.2, 10.0.9.3 } udp dport 5353 ct reply ip saddr != { 10.0.9.10, 10.0.9.11 } reject",
     );
     // no task left at all: every flow to the VIP is stale
     has(
