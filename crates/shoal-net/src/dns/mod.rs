@@ -33,6 +33,8 @@ mod table;
 mod upstream;
 
 #[cfg(test)]
+mod socket_tests;
+#[cfg(test)]
 mod tests;
 
 pub use answer::{Outcome, TTL, answer};
