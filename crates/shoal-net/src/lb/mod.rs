@@ -21,13 +21,16 @@
 //! let host = lb::System::default();
 //! // after the overlay is programmed, on every new assignment set (blocking: spawn_blocking):
 //! lb::apply(&host, &lb::render(&assignments.networks))?;
-//! // on shutdown, and at start-up after a crash before the first apply if wanted:
+//! // on shutdown:
 //! lb::clear(&host)?;
 //! ```
 //!
-//! `apply` is idempotent: applying the same plan again changes nothing. A bridge that does
-//! not exist yet fails its address (named in the error) while the rest is applied; the
-//! next `apply` retries.
+//! `apply` is idempotent: applying the same plan again changes nothing, and the first
+//! `apply` after a crash replaces whatever the previous process left (tables wholesale,
+//! stale VIP addresses removed), so start-up needs no `clear`. [`Plan`] compares with `==`:
+//! a caller re-applying periodically to repair drift may skip the `nft` run when nothing
+//! changed. A bridge that does not exist yet fails its address (named in the error) while
+//! the rest is applied; the next `apply` retries.
 
 mod host;
 mod render;
