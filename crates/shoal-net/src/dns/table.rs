@@ -6,6 +6,7 @@
 //! because the load balancer rejects connections to a VIP without a ready task.
 
 use shoal_types::dispatch::NodeNetwork;
+use shoal_types::id::ServiceId;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
@@ -126,15 +127,14 @@ fn network_records(n: &NodeNetwork) -> NetworkRecords {
     let mut reverse = HashMap::new();
     let mut tasks = HashMap::new();
     let net_name = n.network.name().to_string();
-    let ready = |service_id: &shoal_types::id::ServiceId| -> Vec<Ipv4Addr> {
-        n.endpoints
-            .iter()
-            .filter(|e| e.ready && &e.service_id == service_id)
-            .filter_map(|e| e.addr.parse().ok())
-            .collect()
-    };
+    let mut ready: HashMap<&ServiceId, Vec<Ipv4Addr>> = HashMap::new();
+    for e in n.endpoints.iter().filter(|e| e.ready) {
+        if let Ok(addr) = e.addr.parse() {
+            ready.entry(&e.service_id).or_default().push(addr);
+        }
+    }
     for s in &n.services {
-        let task_addrs = ready(&s.service_id);
+        let task_addrs = ready.get(&s.service_id).cloned().unwrap_or_default();
         let service_entry = match s.vip.as_deref().and_then(|v| v.parse().ok()) {
             Some(vip) => {
                 reverse.insert(vip, format!("{}.{}", s.name, net_name));

@@ -5,7 +5,8 @@
 //! script twice leaves one copy and a half-applied state never exists.
 
 use shoal_types::dispatch::{NetEndpoint, NodeNetwork};
-use std::collections::{BTreeMap, BTreeSet};
+use shoal_types::id::ServiceId;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 
 /// The `ip` table holding VIP and routing-mesh NAT and their filters.
@@ -88,6 +89,7 @@ pub fn render(networks: &[NodeNetwork]) -> Plan {
         .chain(networks.iter().filter_map(|n| gateway_ip(&n.gateway)))
         .collect();
     for n in networks {
+        let backends = by_service(&n.endpoints);
         let bridge = bridge_name(n.network.vni);
         let vxlan = vxlan_name(n.network.vni);
         for s in &n.services {
@@ -96,12 +98,7 @@ pub fn render(networks: &[NodeNetwork]) -> Plan {
             };
             vips.entry(bridge.clone()).or_default().insert(vip);
             rules.arp.entry(vxlan.clone()).or_default().insert(vip);
-            let ready = addrs(
-                n.endpoints
-                    .iter()
-                    .filter(|e| e.ready && e.service_id == s.service_id),
-            );
-            let alive = addrs(n.endpoints.iter().filter(|e| e.service_id == s.service_id));
+            let (ready, alive) = backends.get(&s.service_id).cloned().unwrap_or_default();
             match dnat_target(&ready, None) {
                 Some(target) => rules
                     .vip_nat
@@ -120,12 +117,7 @@ pub fn render(networks: &[NodeNetwork]) -> Plan {
         let mut seen = BTreeSet::new();
         let mut published = false;
         for s in &n.services {
-            let ready = addrs(
-                n.endpoints
-                    .iter()
-                    .filter(|e| e.ready && e.service_id == s.service_id),
-            );
-            let alive = addrs(n.endpoints.iter().filter(|e| e.service_id == s.service_id));
+            let (ready, alive) = backends.get(&s.service_id).cloned().unwrap_or_default();
             for p in s.ports.iter().filter(|p| p.ingress) {
                 let proto = p.protocol.to_ascii_lowercase();
                 if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") || p.published == 0 {
@@ -176,10 +168,27 @@ pub fn render(networks: &[NodeNetwork]) -> Plan {
     }
 }
 
-/// The sorted addresses of some endpoints.
-fn addrs<'a>(endpoints: impl Iterator<Item = &'a NetEndpoint>) -> Vec<Ipv4Addr> {
-    let set: BTreeSet<Ipv4Addr> = endpoints.filter_map(|e| e.addr.parse().ok()).collect();
-    set.into_iter().collect()
+/// Per service, the sorted addresses of its ready endpoints and of all its endpoints.
+fn by_service(endpoints: &[NetEndpoint]) -> HashMap<&ServiceId, (Vec<Ipv4Addr>, Vec<Ipv4Addr>)> {
+    let mut sets: HashMap<&ServiceId, (BTreeSet<Ipv4Addr>, BTreeSet<Ipv4Addr>)> = HashMap::new();
+    for e in endpoints {
+        let Ok(addr) = e.addr.parse::<Ipv4Addr>() else {
+            continue;
+        };
+        let (ready, alive) = sets.entry(&e.service_id).or_default();
+        alive.insert(addr);
+        if e.ready {
+            ready.insert(addr);
+        }
+    }
+    sets.into_iter()
+        .map(|(id, (ready, alive))| {
+            (
+                id,
+                (ready.into_iter().collect(), alive.into_iter().collect()),
+            )
+        })
+        .collect()
 }
 
 /// `a`, or `numgen random mod n map { 0 : a, 1 : b }`; with a port, `a . port` elements.
