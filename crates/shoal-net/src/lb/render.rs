@@ -45,14 +45,29 @@ pub struct Plan {
     pub mesh: bool,
 }
 
-/// The rules of one table's chains, filled network by network.
+/// A published port: protocol and port.
+type Port = (String, u16);
+
+/// What the script is made of, gathered network by network.
 #[derive(Default)]
 struct Rules {
-    vip_nat: Vec<String>,
-    mesh_nat: Vec<String>,
+    /// Every VIP, and every gateway of this node (sets `vips`, `gateways`).
+    vips: BTreeSet<Ipv4Addr>,
+    gateways: BTreeSet<Ipv4Addr>,
+    /// VIP → DNAT target, for VIPs with ready tasks.
+    vip_nat: BTreeMap<Ipv4Addr, String>,
+    /// VIPs without a ready task (rejected).
+    dead_vips: BTreeSet<Ipv4Addr>,
+    /// VIP → the condition of a stale flow (its task is none of the live ones).
+    stale_vips: BTreeMap<Ipv4Addr, String>,
+    /// Published port → DNAT target, for ports with ready tasks.
+    mesh_nat: BTreeMap<Port, String>,
+    /// Published ports without a ready task (rejected).
+    dead_ports: BTreeSet<Port>,
+    /// Published port → the condition of a stale flow.
+    stale_ports: BTreeMap<Port, String>,
     masquerade: Vec<String>,
-    input: Vec<String>,
-    stale: Vec<String>,
+    /// VXLAN device → the VIPs whose ARP stays off it.
     arp: BTreeMap<String, BTreeSet<Ipv4Addr>>,
 }
 
@@ -62,31 +77,26 @@ struct Rules {
 ///   and port, to one of the service's ready tasks on that network picked at random; with
 ///   no ready task it is rejected (TCP reset, else ICMP unreachable) instead of reaching
 ///   the host's own sockets.
-/// - Mesh (the ingress network): each published ingress port on any local address is
-///   DNAT'd to `task . target` of a ready task on the ingress network, and masqueraded
-///   out of the ingress bridge (replies must come back through this node); a published
-///   port without a ready task is rejected.
+/// - Mesh (the ingress network): each published ingress port on any local address but the
+///   VIPs is DNAT'd to `task . target` of a ready task on the ingress network, and
+///   masqueraded out of the ingress bridge (replies must come back through this node); a
+///   published port without a ready task is rejected. Port 53 on the node's gateways stays
+///   its resolver's.
 /// - Connections already DNAT'd to a task that is no longer an endpoint of the network
 ///   (stopped, removed) are reset on their next packet rather than left hanging: a filter
 ///   at prerouting, before NAT (so the reset carries the address the client connected
 ///   to), matches flows whose conntrack reply source is no longer a live task. Tasks that
 ///   are only not ready keep their open connections: they drain.
+///
+/// Per-packet cost does not grow with the number of services: VIPs and ports are looked up
+/// in verdict maps that jump to one small chain per VIP or port, and address lists are
+/// named sets.
 pub fn render(networks: &[NodeNetwork]) -> Plan {
     let mut rules = Rules::default();
     let mut vips: BTreeMap<String, BTreeSet<Ipv4Addr>> = BTreeMap::new();
-    let mut mesh = false;
-    // VIPs are local addresses too, but their flows are the VIP's, not the mesh's; and the
-    // node's gateways serve its resolver on port 53 (a service publishing 53 must not
-    // capture the tasks' DNS)
-    let vips_only: BTreeSet<Ipv4Addr> = networks
+    rules.gateways = networks
         .iter()
-        .flat_map(|n| &n.services)
-        .filter_map(|s| s.vip.as_deref().and_then(|v| v.parse().ok()))
-        .collect();
-    let vips_and_gateways: BTreeSet<Ipv4Addr> = vips_only
-        .iter()
-        .copied()
-        .chain(networks.iter().filter_map(|n| gateway_ip(&n.gateway)))
+        .filter_map(|n| gateway_ip(&n.gateway))
         .collect();
     for n in networks {
         let backends = by_service(&n.endpoints);
@@ -98,23 +108,21 @@ pub fn render(networks: &[NodeNetwork]) -> Plan {
             };
             vips.entry(bridge.clone()).or_default().insert(vip);
             rules.arp.entry(vxlan.clone()).or_default().insert(vip);
+            rules.vips.insert(vip);
             let (ready, alive) = backends.get(&s.service_id).cloned().unwrap_or_default();
             match dnat_target(&ready, None) {
-                Some(target) => rules
-                    .vip_nat
-                    .push(format!("ip daddr {vip} dnat to {target}")),
-                None => reject(&mut rules.input, &format!("ip daddr {vip}"), None),
+                Some(target) => {
+                    rules.vip_nat.insert(vip, target);
+                }
+                None => {
+                    rules.dead_vips.insert(vip);
+                }
             }
-            let stale = format!(
-                "ct direction original ct status dnat ct original ip daddr {vip}{}",
-                not_in(&alive)
-            );
-            reject(&mut rules.stale, &stale, None);
+            rules.stale_vips.insert(vip, not_in(&alive));
         }
         if !n.network.is_ingress() {
             continue;
         }
-        let mut seen = BTreeSet::new();
         let mut published = false;
         for s in &n.services {
             let (ready, alive) = backends.get(&s.service_id).cloned().unwrap_or_default();
@@ -128,43 +136,32 @@ pub fn render(networks: &[NodeNetwork]) -> Plan {
                     tracing::warn!(service = %s.name, protocol = %proto, published = p.published, "lb: port is the node's own, not published");
                     continue;
                 }
-                if !seen.insert((proto.clone(), p.published)) {
-                    continue;
+                let key = (proto, p.published);
+                if rules.stale_ports.contains_key(&key) {
+                    continue; // published twice: the first service keeps it
                 }
                 published = true;
-                let matcher = format!(
-                    "fib daddr type local{} {proto} dport {}",
-                    not_daddr(if p.published == DNS_PORT {
-                        &vips_and_gateways
-                    } else {
-                        &vips_only
-                    }),
-                    p.published
-                );
                 match dnat_target(&ready, Some(p.target)) {
-                    Some(target) => rules
-                        .mesh_nat
-                        .push(format!("{matcher} dnat ip addr . port to {target}")),
-                    None => reject(&mut rules.input, &matcher, Some(&proto)),
+                    Some(target) => {
+                        rules.mesh_nat.insert(key.clone(), target);
+                    }
+                    None => {
+                        rules.dead_ports.insert(key.clone());
+                    }
                 }
-                let stale = format!(
-                    "ct direction original ct status dnat {matcher}{}",
-                    not_in(&alive)
-                );
-                reject(&mut rules.stale, &stale, Some(&proto));
+                rules.stale_ports.insert(key, not_in(&alive));
             }
         }
         if published {
-            mesh = true;
             rules
                 .masquerade
                 .push(format!("ct status dnat oifname \"{bridge}\" masquerade"));
         }
     }
     Plan {
+        mesh: !rules.stale_ports.is_empty(),
         script: script(&rules),
         vips,
-        mesh,
     }
 }
 
@@ -220,37 +217,49 @@ fn gateway_ip(gateway: &str) -> Option<Ipv4Addr> {
     gateway.split('/').next()?.parse().ok()
 }
 
-/// ` ct reply ip saddr != { a, b }` (the flow's task is none of these), or nothing when
+/// `ct reply ip saddr != { a, b } ` (the flow's task is none of these), or nothing when
 /// no address is left (then every flow is stale).
 fn not_in(alive: &[Ipv4Addr]) -> String {
     if alive.is_empty() {
         return String::new();
     }
-    let list: Vec<String> = alive.iter().map(ToString::to_string).collect();
-    format!(" ct reply ip saddr != {{ {} }}", list.join(", "))
+    format!("ct reply ip saddr != {{ {} }} ", list(alive))
 }
 
-/// ` ip daddr != { a, … }`, or nothing for no address.
-fn not_daddr(addrs: &BTreeSet<Ipv4Addr>) -> String {
-    if addrs.is_empty() {
-        return String::new();
-    }
-    let list: Vec<String> = addrs.iter().map(ToString::to_string).collect();
-    format!(" ip daddr != {{ {} }}", list.join(", "))
+/// `a, b, c`.
+fn list<T: ToString>(items: impl IntoIterator<Item = T>) -> String {
+    items
+        .into_iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-/// Rejects what `matcher` matches: TCP with a reset, anything else with ICMP unreachable.
-/// `proto` says which the matcher already implies.
-fn reject(chain: &mut Vec<String>, matcher: &str, proto: Option<&str>) {
+/// The chain of one VIP: `vip_10_0_1_2`.
+fn vip_chain(prefix: &str, vip: &Ipv4Addr) -> String {
+    format!("{prefix}_{}", vip.to_string().replace('.', "_"))
+}
+
+/// The chain of one published port: `mesh_tcp_8080`.
+fn port_chain(prefix: &str, (proto, port): &Port) -> String {
+    format!("{prefix}_{proto}_{port}")
+}
+
+/// The rules rejecting what `cond` matches: TCP with a reset, the rest with ICMP
+/// unreachable. `proto` says which one `cond` already implies.
+fn rejects(cond: &str, proto: Option<&str>) -> Vec<String> {
     match proto {
-        Some("tcp") => chain.push(format!("{matcher} reject with tcp reset")),
-        Some(_) => chain.push(format!("{matcher} reject")),
-        None => {
-            chain.push(format!("{matcher} meta l4proto tcp reject with tcp reset"));
-            chain.push(format!("{matcher} reject"));
-        }
+        Some("tcp") => vec![format!("{cond}reject with tcp reset")],
+        Some(_) => vec![format!("{cond}reject")],
+        None => vec![
+            format!("{cond}meta l4proto tcp reject with tcp reset"),
+            format!("{cond}reject"),
+        ],
     }
 }
+
+/// A chain: its name, its hook line (None for a regular chain) and its rules.
+type Chain = (String, Option<&'static str>, Vec<String>);
 
 /// The whole script: both tables removed, then recreated with their rules (if any).
 fn script(rules: &Rules) -> String {
@@ -261,57 +270,23 @@ fn script(rules: &Rules) -> String {
         format!("table bridge {ARP_TABLE}"),
         format!("delete table bridge {ARP_TABLE}"),
     ];
-    let chains: [(&str, &str, &[String]); 7] = [
-        // VIPs before the mesh: a VIP's own ports are never the mesh's
-        (
-            "vip_pre",
-            "type nat hook prerouting priority dstnat - 10",
-            &rules.vip_nat,
-        ),
-        (
-            "vip_out",
-            "type nat hook output priority -110",
-            &rules.vip_nat,
-        ),
-        (
-            "mesh_pre",
-            "type nat hook prerouting priority dstnat",
-            &rules.mesh_nat,
-        ),
-        (
-            "mesh_out",
-            "type nat hook output priority -100",
-            &rules.mesh_nat,
-        ),
-        (
-            "post",
-            "type nat hook postrouting priority srcnat",
-            &rules.masquerade,
-        ),
-        (
-            "input",
-            "type filter hook input priority filter - 10",
-            &rules.input,
-        ),
-        // before NAT, so a reset leaves with the address the client connected to
-        (
-            "stale",
-            "type filter hook prerouting priority mangle",
-            &rules.stale,
-        ),
-    ];
-    if chains.iter().any(|(_, _, r)| !r.is_empty()) {
+    let chains = chains(rules);
+    if !chains.is_empty() {
         lines.push(format!("table ip {NAT_TABLE} {{"));
-        for (name, hook, chain_rules) in chains.iter().filter(|(_, _, r)| !r.is_empty()) {
+        for (name, set) in [("vips", &rules.vips), ("gateways", &rules.gateways)] {
+            lines.push(format!("\tset {name} {{"));
+            lines.push("\t\ttype ipv4_addr;".into());
+            if !set.is_empty() {
+                lines.push(format!("\t\telements = {{ {} }}", list(set)));
+            }
+            lines.push("\t}".into());
+        }
+        for (name, hook, chain_rules) in chains {
             lines.push(format!("\tchain {name} {{"));
-            lines.push(format!("\t\t{hook}; policy accept;"));
-            // the host's own loopback traffic cannot be DNAT'd elsewhere (martian source)
-            let prefix = if *name == "mesh_out" {
-                "ip daddr != 127.0.0.0/8 "
-            } else {
-                ""
-            };
-            lines.extend(chain_rules.iter().map(|r| format!("\t\t{prefix}{r}")));
+            if let Some(hook) = hook {
+                lines.push(format!("\t\t{hook}; policy accept;"));
+            }
+            lines.extend(chain_rules.iter().map(|r| format!("\t\t{r}")));
             lines.push("\t}".into());
         }
         lines.push("}".into());
@@ -324,10 +299,9 @@ fn script(rules: &Rules) -> String {
                 "\t\ttype filter hook {chain} priority filter; policy accept;"
             ));
             for (vxlan, vips) in &rules.arp {
-                let list: Vec<String> = vips.iter().map(ToString::to_string).collect();
                 lines.push(format!(
                     "\t\t{dir} \"{vxlan}\" arp operation request arp daddr ip {{ {} }} drop",
-                    list.join(", ")
+                    list(vips)
                 ));
             }
             lines.push("\t}".into());
@@ -337,4 +311,156 @@ fn script(rules: &Rules) -> String {
     let mut script = lines.join("\n");
     script.push('\n');
     script
+}
+
+/// The `ip shoal_lb` chains, base chains first; empty when there is nothing to do.
+fn chains(rules: &Rules) -> Vec<Chain> {
+    // the mesh's matcher: a published port on a local address that is not a VIP
+    const MESH: &str = "fib daddr type local ip daddr != @vips meta l4proto . th dport";
+    // port 53 on the node's gateways is its resolver's, whatever is published
+    let keep_resolver = |(_, port): &Port| -> Vec<String> {
+        if *port == DNS_PORT {
+            vec!["ip daddr @gateways accept".into()]
+        } else {
+            vec![]
+        }
+    };
+    let vmap = |entries: Vec<String>| format!("vmap {{ {} }}", entries.join(", "));
+    let mut base: Vec<Chain> = vec![];
+    let mut regular: Vec<Chain> = vec![];
+
+    if !rules.stale_vips.is_empty() || !rules.stale_ports.is_empty() {
+        let mut r = vec![];
+        if !rules.stale_vips.is_empty() {
+            let entries = rules
+                .stale_vips
+                .keys()
+                .map(|v| format!("{v} : goto {}", vip_chain("stale", v)))
+                .collect();
+            r.push(format!(
+                "ct direction original ct status dnat ct original ip daddr {}",
+                vmap(entries)
+            ));
+        }
+        if !rules.stale_ports.is_empty() {
+            let entries = rules
+                .stale_ports
+                .keys()
+                .map(|p| format!("{} . {} : goto {}", p.0, p.1, port_chain("stale", p)))
+                .collect();
+            r.push(format!(
+                "ct direction original ct status dnat {MESH} {}",
+                vmap(entries)
+            ));
+        }
+        // before NAT, so a reset leaves with the address the client connected to
+        base.push((
+            "stale".into(),
+            Some("type filter hook prerouting priority mangle"),
+            r,
+        ));
+        for (vip, cond) in &rules.stale_vips {
+            regular.push((vip_chain("stale", vip), None, rejects(cond, None)));
+        }
+        for (port, cond) in &rules.stale_ports {
+            let mut r = keep_resolver(port);
+            r.extend(rejects(cond, Some(&port.0)));
+            regular.push((port_chain("stale", port), None, r));
+        }
+    }
+    if !rules.vip_nat.is_empty() {
+        let entries: Vec<String> = rules
+            .vip_nat
+            .keys()
+            .map(|v| format!("{v} : goto {}", vip_chain("vip", v)))
+            .collect();
+        let rule = format!("ip daddr {}", vmap(entries));
+        // VIPs before the mesh; the output hook serves the node's own connections
+        base.push((
+            "vip_pre".into(),
+            Some("type nat hook prerouting priority dstnat - 10"),
+            vec![rule.clone()],
+        ));
+        base.push((
+            "vip_out".into(),
+            Some("type nat hook output priority -110"),
+            vec![rule],
+        ));
+        for (vip, target) in &rules.vip_nat {
+            regular.push((
+                vip_chain("vip", vip),
+                None,
+                vec![format!("dnat to {target}")],
+            ));
+        }
+    }
+    if !rules.mesh_nat.is_empty() {
+        let entries: Vec<String> = rules
+            .mesh_nat
+            .keys()
+            .map(|p| format!("{} . {} : goto {}", p.0, p.1, port_chain("mesh", p)))
+            .collect();
+        let rule = format!("{MESH} {}", vmap(entries));
+        base.push((
+            "mesh_pre".into(),
+            Some("type nat hook prerouting priority dstnat"),
+            vec![rule.clone()],
+        ));
+        // the node's own loopback traffic cannot be DNAT'd elsewhere (martian source)
+        base.push((
+            "mesh_out".into(),
+            Some("type nat hook output priority -100"),
+            vec![format!("ip daddr != 127.0.0.0/8 {rule}")],
+        ));
+        for (port, target) in &rules.mesh_nat {
+            let mut r = keep_resolver(port);
+            // nft needs the protocol in the rule to rewrite a port
+            r.push(format!(
+                "meta l4proto {} dnat ip addr . port to {target}",
+                port.0
+            ));
+            regular.push((port_chain("mesh", port), None, r));
+        }
+    }
+    if !rules.masquerade.is_empty() {
+        base.push((
+            "post".into(),
+            Some("type nat hook postrouting priority srcnat"),
+            rules.masquerade.clone(),
+        ));
+    }
+    if !rules.dead_vips.is_empty() || !rules.dead_ports.is_empty() {
+        let mut r = vec![];
+        if !rules.dead_vips.is_empty() {
+            r.extend(rejects(
+                &format!("ip daddr {{ {} }} ", list(&rules.dead_vips)),
+                None,
+            ));
+        }
+        for port in &rules.dead_ports {
+            if port.1 == DNS_PORT {
+                r.push(format!(
+                    "ip daddr @gateways {} dport {DNS_PORT} accept",
+                    port.0
+                ));
+            }
+            r.extend(rejects(
+                &format!(
+                    "fib daddr type local ip daddr != @vips {} dport {} ",
+                    port.0, port.1
+                ),
+                Some(&port.0),
+            ));
+        }
+        base.push((
+            "input".into(),
+            Some("type filter hook input priority filter - 10"),
+            r,
+        ));
+    }
+    if base.is_empty() {
+        return vec![];
+    }
+    base.extend(regular);
+    base
 }

@@ -92,30 +92,46 @@ fn has(script: &str, line: &str) {
     );
 }
 
+/// The rules of chain `name` (its hook line left out), trimmed.
+fn chain(script: &str, name: &str) -> Vec<String> {
+    let open = format!("chain {name} {{");
+    script
+        .lines()
+        .map(str::trim)
+        .skip_while(|l| *l != open)
+        .skip(1)
+        .take_while(|l| *l != "}")
+        .filter(|l| !l.starts_with("type "))
+        .map(String::from)
+        .collect()
+}
+
 #[test]
 fn a_vip_balances_every_port_over_its_ready_tasks() {
     let plan = render(&scenario());
-    has(
-        &plan.script,
-        "ip daddr 10.0.1.2 dnat to numgen random mod 2 map { 0 : 10.0.1.10, 1 : 10.0.1.11 }",
-    );
-    // the same rules serve the host's own connections (output hook)
-    assert_eq!(plan.script.matches("ip daddr 10.0.1.2 dnat to").count(), 2);
-    assert!(
-        !plan.script.contains("10.0.1.12,"),
-        "a task that is not ready gets no connection"
+    let lookup = "ip daddr vmap { 10.0.1.2 : goto vip_10_0_1_2, 10.0.9.2 : goto vip_10_0_9_2 }";
+    assert_eq!(chain(&plan.script, "vip_pre"), [lookup]);
+    // the same lookup serves the node's own connections (output hook)
+    assert_eq!(chain(&plan.script, "vip_out"), [lookup]);
+    // the starting task gets no connection
+    assert_eq!(
+        chain(&plan.script, "vip_10_0_1_2"),
+        ["dnat to numgen random mod 2 map { 0 : 10.0.1.10, 1 : 10.0.1.11 }"]
     );
 }
 
 #[test]
 fn a_vip_without_ready_tasks_is_rejected_not_delivered_to_the_host() {
     let plan = render(&scenario());
-    has(
-        &plan.script,
-        "ip daddr 10.0.1.3 meta l4proto tcp reject with tcp reset",
+    assert!(!plan.script.contains("vip_10_0_1_3 {"), "{}", plan.script);
+    let input = chain(&plan.script, "input");
+    assert_eq!(
+        input[..2],
+        [
+            "ip daddr { 10.0.1.3, 10.0.9.3 } meta l4proto tcp reject with tcp reset",
+            "ip daddr { 10.0.1.3, 10.0.9.3 } reject"
+        ]
     );
-    has(&plan.script, "ip daddr 10.0.1.3 reject");
-    assert!(!plan.script.contains("ip daddr 10.0.1.3 dnat"));
 }
 
 #[test]
@@ -150,65 +166,108 @@ fn vips_are_held_on_their_bridges_and_their_arp_stays_off_the_vxlan_port() {
 }
 
 #[test]
-fn published_ingress_ports_are_dnatted_from_every_local_address_and_masqueraded() {
+fn published_ingress_ports_are_dnatted_from_every_local_address_but_vips_and_masqueraded() {
     let plan = render(&scenario());
     assert!(plan.mesh);
-    has(
-        &plan.script,
-        "fib daddr type local ip daddr != { 10.0.1.2, 10.0.1.3, 10.0.9.2, 10.0.9.3 } tcp dport 8080 dnat ip addr . port to numgen random mod 2 map { 0 : 10.0.9.10 . 80, 1 : 10.0.9.11 . 80 }",
+    let lookup = "fib daddr type local ip daddr != @vips meta l4proto . th dport \
+                  vmap { tcp . 8080 : goto mesh_tcp_8080, udp . 5353 : goto mesh_udp_5353 }";
+    assert_eq!(chain(&plan.script, "mesh_pre"), [lookup]);
+    assert_eq!(
+        chain(&plan.script, "mesh_out"),
+        [format!("ip daddr != 127.0.0.0/8 {lookup}")]
+    );
+    assert_eq!(
+        chain(&plan.script, "mesh_tcp_8080"),
+        [
+            "meta l4proto tcp dnat ip addr . port to numgen random mod 2 map { 0 : 10.0.9.10 . 80, 1 : 10.0.9.11 . 80 }"
+        ]
+    );
+    assert_eq!(
+        chain(&plan.script, "mesh_udp_5353"),
+        [
+            "meta l4proto udp dnat ip addr . port to numgen random mod 2 map { 0 : 10.0.9.10 . 53, 1 : 10.0.9.11 . 53 }"
+        ]
     );
     has(
         &plan.script,
-        "ip daddr != 127.0.0.0/8 fib daddr type local ip daddr != { 10.0.1.2, 10.0.1.3, 10.0.9.2, 10.0.9.3 } tcp dport 8080 dnat ip addr . port to numgen random mod 2 map { 0 : 10.0.9.10 . 80, 1 : 10.0.9.11 . 80 }",
+        "elements = { 10.0.1.2, 10.0.1.3, 10.0.9.2, 10.0.9.3 }",
     );
-    has(
-        &plan.script,
-        "fib daddr type local ip daddr != { 10.0.1.2, 10.0.1.3, 10.0.9.2, 10.0.9.3 } udp dport 5353 dnat ip addr . port to numgen random mod 2 map { 0 : 10.0.9.10 . 53, 1 : 10.0.9.11 . 53 }",
+    assert_eq!(
+        chain(&plan.script, "post"),
+        ["ct status dnat oifname \"shbr9\" masquerade"]
     );
-    has(&plan.script, "ct status dnat oifname \"shbr9\" masquerade");
     // no ready task: refused at once
     has(
         &plan.script,
-        "fib daddr type local ip daddr != { 10.0.1.2, 10.0.1.3, 10.0.9.2, 10.0.9.3 } tcp dport 9090 reject with tcp reset",
+        "fib daddr type local ip daddr != @vips tcp dport 9090 reject with tcp reset",
     );
     // host-mode ports belong to the engine's port bindings, not the mesh
     assert!(!plan.script.contains("2222"), "{}", plan.script);
     // VXLAN's own port is never captured, whatever a spec says
     assert!(!plan.script.contains("4789"), "{}", plan.script);
-    // a published 53 leaves the node's resolver (on its gateways) alone
-    let mut dns = scenario();
-    dns[1].services[0].ports = vec![port("udp", 53, 53, true)];
-    has(
-        &render(&dns).script,
-        "fib daddr type local ip daddr != { 10.0.1.2, 10.0.1.3, 10.0.1.254, 10.0.9.2, 10.0.9.3, 10.0.9.254 } udp dport 53 dnat ip addr . port to numgen random mod 2 map { 0 : 10.0.9.10 . 53, 1 : 10.0.9.11 . 53 }",
+}
+
+#[test]
+fn a_published_53_leaves_the_nodes_resolver_on_its_gateways_alone() {
+    let mut nets = scenario();
+    nets[1].services[0].ports = vec![port("udp", 53, 53, true)];
+    nets[1].services[1].ports = vec![port("tcp", 53, 53, true)];
+    let plan = render(&nets);
+    has(&plan.script, "elements = { 10.0.1.254, 10.0.9.254 }");
+    assert_eq!(
+        chain(&plan.script, "mesh_udp_53")[0],
+        "ip daddr @gateways accept"
+    );
+    assert_eq!(
+        chain(&plan.script, "stale_udp_53")[0],
+        "ip daddr @gateways accept"
+    );
+    let input = chain(&plan.script, "input");
+    assert_eq!(
+        input[2..],
+        [
+            "ip daddr @gateways tcp dport 53 accept",
+            "fib daddr type local ip daddr != @vips tcp dport 53 reject with tcp reset"
+        ]
     );
 }
 
 #[test]
 fn connections_to_tasks_that_are_gone_are_reset() {
     let plan = render(&scenario());
+    assert_eq!(
+        chain(&plan.script, "stale"),
+        [
+            "ct direction original ct status dnat ct original ip daddr vmap { 10.0.1.2 : goto stale_10_0_1_2, \
+             10.0.1.3 : goto stale_10_0_1_3, 10.0.9.2 : goto stale_10_0_9_2, 10.0.9.3 : goto stale_10_0_9_3 }",
+            "ct direction original ct status dnat fib daddr type local ip daddr != @vips meta l4proto . th dport \
+             vmap { tcp . 8080 : goto stale_tcp_8080, tcp . 9090 : goto stale_tcp_9090, udp . 5353 : goto stale_udp_5353 }",
+        ]
+    );
     // the starting task still counts as alive: only tasks no longer on the network are cut
-    has(
-        &plan.script,
-        "ct direction original ct status dnat ct original ip daddr 10.0.1.2 ct reply ip saddr != { 10.0.1.10, 10.0.1.11, 10.0.1.12 } meta l4proto tcp reject with tcp reset",
+    assert_eq!(
+        chain(&plan.script, "stale_10_0_1_2"),
+        [
+            "ct reply ip saddr != { 10.0.1.10, 10.0.1.11, 10.0.1.12 } meta l4proto tcp reject with tcp reset",
+            "ct reply ip saddr != { 10.0.1.10, 10.0.1.11, 10.0.1.12 } reject"
+        ]
     );
-    has(
-        &plan.script,
-        "ct direction original ct status dnat ct original ip daddr 10.0.1.2 ct reply ip saddr != { 10.0.1.10, 10.0.1.11, 10.0.1.12 } reject",
+    assert_eq!(
+        chain(&plan.script, "stale_tcp_8080"),
+        ["ct reply ip saddr != { 10.0.9.10, 10.0.9.11 } reject with tcp reset"]
     );
-    // a mesh flow: to a published port on a local address that is not a VIP
-    has(
-        &plan.script,
-        "ct direction original ct status dnat fib daddr type local ip daddr != { 10.0.1.2, 10.0.1.3, 10.0.9.2, 10.0.9.3 } tcp dport 8080 ct reply ip saddr != { 10.0.9.10, 10.0.9.11 } reject with tcp reset",
+    assert_eq!(
+        chain(&plan.script, "stale_udp_5353"),
+        ["ct reply ip saddr != { 10.0.9.10, 10.0.9.11 } reject"]
     );
-    has(
-        &plan.script,
-        "ct direction original ct status dnat fib daddr type local ip daddr != { 10.0.1.2, 10.0.1.3, 10.0.9.2, 10.0.9.3 } udp dport 5353 ct reply ip saddr != { 10.0.9.10, 10.0.9.11 } reject",
-    );
-    // no task left at all: every flow to the VIP is stale
-    has(
-        &plan.script,
-        "ct direction original ct status dnat ct original ip daddr 10.0.1.3 ct reply ip saddr != { 10.0.1.20 } reject",
+    // a service with no task left at all: every flow to it is stale
+    let mut gone = scenario();
+    gone[0]
+        .endpoints
+        .retain(|e| e.service_id.to_string() != "web");
+    assert_eq!(
+        chain(&render(&gone).script, "stale_10_0_1_2"),
+        ["meta l4proto tcp reject with tcp reset", "reject"]
     );
 }
 
@@ -217,13 +276,14 @@ fn a_single_backend_needs_no_map_and_the_script_is_deterministic() {
     let mut nets = scenario();
     nets[0].endpoints.retain(|e| e.addr != "10.0.1.11");
     let plan = render(&nets);
-    has(&plan.script, "ip daddr 10.0.1.2 dnat to 10.0.1.10");
+    assert_eq!(chain(&plan.script, "vip_10_0_1_2"), ["dnat to 10.0.1.10"]);
     let mut shuffled = nets.clone();
     shuffled[0].endpoints.reverse();
+    shuffled[1].services.reverse();
     assert_eq!(
         render(&shuffled),
         plan,
-        "endpoint order must not change the rules"
+        "endpoint and service order must not change the rules"
     );
 }
 
@@ -474,7 +534,7 @@ mod netns {
             "{ruleset}"
         );
         assert_eq!(ruleset.matches("chain vip_pre").count(), 1, "{ruleset}");
-        assert!(ruleset.contains("dport 8080"), "{ruleset}");
+        assert!(ruleset.contains("chain mesh_tcp_8080"), "{ruleset}");
         let addrs = host.addresses().expect("list addresses");
         let on = |b: &str| -> Vec<String> {
             let mut v: Vec<String> = addrs
