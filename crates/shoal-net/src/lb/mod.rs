@@ -38,6 +38,8 @@ mod render;
 #[cfg(test)]
 mod datapath_tests;
 #[cfg(test)]
+mod netns_tests;
+#[cfg(test)]
 mod tests;
 
 pub use host::{Host, IfAddr, System, parse_addresses};
