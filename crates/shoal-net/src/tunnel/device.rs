@@ -58,8 +58,8 @@ pub struct Tunnel {
 }
 
 struct Shared {
-    secret: StaticSecret,
-    public: PublicKey,
+    key: RwLock<(StaticSecret, PublicKey)>,
+    key_dir: PathBuf,
     tun: TunSocket,
     udp: UdpSocket,
     peers: RwLock<Peers>,
@@ -106,8 +106,8 @@ impl Tunnel {
         let waker =
             UdpSocket::bind("[::]:0").map_err(|source| TunnelError::Socket { port: 0, source })?;
         let shared = Arc::new(Shared {
-            secret: key.secret(),
-            public: key.public(),
+            key: RwLock::new((key.secret(), key.public())),
+            key_dir: options.key_dir.clone(),
             tun,
             udp,
             peers: RwLock::new(Peers::default()),
@@ -142,7 +142,7 @@ impl Tunnel {
     pub fn public_key(&self) -> String {
         base64::Engine::encode(
             &base64::engine::general_purpose::STANDARD,
-            self.shared.public.as_bytes(),
+            self.shared.key.read().1.as_bytes(),
         )
     }
 
@@ -185,7 +185,7 @@ impl Tunnel {
                 _ => {
                     let index = self.shared.next_index.fetch_add(1, Ordering::Relaxed) & 0xff_ffff;
                     let tunn = Tunn::new(
-                        self.shared.secret.clone(),
+                        self.shared.key.read().0.clone(),
                         PublicKey::from(peer.key),
                         None,
                         None,
@@ -209,6 +209,29 @@ impl Tunnel {
         }
         *peers = next;
         Ok(())
+    }
+}
+
+impl Tunnel {
+    /// Rotates the node key: a fresh key pair replaces the one in the key directory, and
+    /// every session ends (peers know the node by its old key until they get the new one,
+    /// which the caller publishes: the returned base64 public key).
+    pub fn rotate_key(&self) -> Result<String, TunnelError> {
+        let key = NodeKey::rotate(&self.shared.key_dir)?;
+        let mut current = self.shared.key.write();
+        *current = (key.secret(), key.public());
+        let peers = self.shared.peers.read();
+        for peer in peers.by_addr.values() {
+            peer.tunn
+                .lock()
+                .set_static_private(key.secret(), key.public(), None)
+                .map_err(|e| TunnelError::Device {
+                    name: self.name.clone(),
+                    detail: format!("new key for peer {}: {e:?}", peer.peer.node_id),
+                })?;
+        }
+        tracing::info!(device = %self.name, key = %key.public_base64(), "encrypted overlay: node key rotated");
+        Ok(key.public_base64())
     }
 }
 
@@ -388,7 +411,10 @@ impl Shared {
         let peers = self.peers.read();
         match Tunn::parse_incoming_packet(data).ok()? {
             Packet::HandshakeInit(init) => {
-                let half = parse_handshake_anon(&self.secret, &self.public, &init).ok()?;
+                let half = {
+                    let key = self.key.read();
+                    parse_handshake_anon(&key.0, &key.1, &init).ok()?
+                };
                 peers.by_key.get(&half.peer_static_public).cloned()
             }
             Packet::HandshakeResponse(r) => peers.by_index.get(&(r.receiver_idx >> 8)).cloned(),

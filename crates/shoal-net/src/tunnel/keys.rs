@@ -79,6 +79,20 @@ impl NodeKey {
         }
     }
 
+    /// Replaces the key kept in `dir` with a fresh one and returns it (key rotation). The
+    /// old key is gone once this returns.
+    pub fn rotate(dir: &Path) -> Result<NodeKey, TunnelError> {
+        let path = dir.join(KEY_FILE);
+        let io = |source| TunnelError::KeyFile {
+            path: path.display().to_string(),
+            source,
+        };
+        fs::create_dir_all(dir).map_err(io)?;
+        let key = NodeKey::generate()?;
+        write_private(&path, &STANDARD.encode(key.secret.to_bytes())).map_err(io)?;
+        Ok(key)
+    }
+
     /// The public key, as published through the store.
     pub fn public_base64(&self) -> String {
         STANDARD.encode(PublicKey::from(&self.secret).as_bytes())

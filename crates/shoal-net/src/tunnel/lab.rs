@@ -123,7 +123,6 @@ impl Lab {
     /// Starts a tunnel in each namespace and makes them peers, through [`plan`] on a network
     /// marked encrypted, as a node's data plane does.
     pub fn start_tunnels(&mut self) -> Result<(), String> {
-        let mut keys = Vec::new();
         for n in [&self.a, &self.b] {
             let options = TunnelOptions {
                 name: DEFAULT_IFNAME.into(),
@@ -134,9 +133,14 @@ impl Lab {
             let tunnel = n
                 .within(move || Tunnel::start(&options))?
                 .map_err(|e| e.to_string())?;
-            keys.push(tunnel.public_key());
             self.tunnels.push(tunnel);
         }
+        self.exchange_keys()
+    }
+
+    /// Gives each tunnel the other as its peer with its current public key.
+    pub fn exchange_keys(&self) -> Result<(), String> {
+        let keys: Vec<String> = self.tunnels.iter().map(Tunnel::public_key).collect();
         let mut network = Network::default();
         network
             .spec

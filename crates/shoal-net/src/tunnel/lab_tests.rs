@@ -101,6 +101,15 @@ fn a_removed_peer_loses_access_at_once_and_bad_setups_fail_clearly() {
     let err = ping(&lab, b).expect_err("ping after removal must fail");
     assert!(err.contains("100% packet loss"), "{err}");
 
+    // b rotates its key and both sides learn the new peer set: traffic flows again, under
+    // the new key
+    let old_key = tb.public_key();
+    let new_key = tb.rotate_key().expect("rotate");
+    assert_ne!(old_key, new_key);
+    assert_eq!(tb.public_key(), new_key);
+    lab.exchange_keys().expect("apply the new keys");
+    ping(&lab, b).expect("ping after key rotation");
+
     // a second tunnel on the same port in the same namespace cannot be made, and says why
     let options = super::TunnelOptions {
         name: "shwg1".into(),
