@@ -35,7 +35,12 @@ fn run() -> Result<(), String> {
     for (_, to, port) in &cases {
         tcp_throughput(&lab.a, &lab.b, *to, port + 100, 0.2)?;
     }
-    println!("TCP throughput between two namespaces, {secs} s each:");
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = load.split_whitespace().next().unwrap_or("?").to_string();
+    println!(
+        "TCP throughput between two namespaces, {secs} s each (load average {load} on {} cores):",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     let mut lan = 0.0;
     for (name, to, port) in cases {
         let gbps = tcp_throughput(&lab.a, &lab.b, to, port, secs)?;

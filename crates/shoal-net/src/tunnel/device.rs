@@ -7,7 +7,9 @@
 //! peer's tunnel address (WireGuard's allowed IPs).
 
 use std::collections::HashMap;
+use std::io::IoSliceMut;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
@@ -19,6 +21,8 @@ use boringtun::device::tun::TunSocket;
 use boringtun::noise::handshake::parse_handshake_anon;
 use boringtun::noise::{Packet, Tunn, TunnResult};
 use boringtun::x25519::{PublicKey, StaticSecret};
+use nix::errno::Errno;
+use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrIn, recvmmsg};
 use parking_lot::{Mutex, RwLock};
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -30,6 +34,8 @@ use super::{TUNNEL_MTU, TUNNEL_PREFIX, TunnelError, WIREGUARD_OVERHEAD, tunnel_a
 const TIMER_TICK: Duration = Duration::from_millis(100);
 /// Socket buffers: bursts of a fast TCP flow must not be dropped while a thread is busy.
 const SOCKET_BUFFER: usize = 4 << 20;
+/// Datagrams received per system call at most.
+const RECV_BATCH: usize = 32;
 /// The largest datagram or TUN packet handled.
 const BUFFER: usize = TUNNEL_MTU as usize + WIREGUARD_OVERHEAD + 256;
 
@@ -352,55 +358,74 @@ fn outbound(s: &Shared) {
     }
 }
 
-/// UDP → decrypt → TUN.
+/// UDP → decrypt → TUN. Datagrams are received in batches (`recvmmsg`): one wake-up of this
+/// thread handles every datagram that is waiting.
 fn inbound(s: &Shared) {
-    let mut datagram = vec![0u8; BUFFER];
+    let mut bufs: Vec<Vec<u8>> = (0..RECV_BATCH).map(|_| vec![0u8; BUFFER]).collect();
+    let mut headers = MultiHeaders::<SockaddrIn>::preallocate(RECV_BATCH, None);
+    let mut got: Vec<(usize, SocketAddr)> = Vec::with_capacity(RECV_BATCH);
     let mut out = vec![0u8; BUFFER];
+    let fd = s.udp.as_raw_fd();
     while !s.stopped() {
-        let (n, from) = match s.udp.recv_from(&mut datagram) {
-            Ok(r) => r,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::Interrupted
-                ) =>
-            {
-                continue;
-            }
-            Err(e) => {
-                if !s.stopped() {
-                    s.fail(format!("reading the tunnel socket: {e}"));
+        got.clear();
+        {
+            let mut slices: Vec<[IoSliceMut; 1]> =
+                bufs.iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
+            match recvmmsg(
+                fd,
+                &mut headers,
+                slices.iter_mut(),
+                MsgFlags::MSG_WAITFORONE,
+                None,
+            ) {
+                Ok(results) => {
+                    for msg in results {
+                        if let Some(from) = msg.address {
+                            got.push((msg.bytes, SocketAddr::V4(SocketAddrV4::from(from))));
+                        }
+                    }
                 }
-                return;
+                Err(Errno::EAGAIN | Errno::EINTR) => continue,
+                Err(e) => {
+                    if !s.stopped() {
+                        s.fail(format!("reading the tunnel socket: {e}"));
+                    }
+                    return;
+                }
             }
-        };
-        let data = &datagram[..n];
-        let Some(peer) = s.sender(data) else {
-            continue;
-        };
-        if from.ip() != peer.peer.endpoint.ip() {
-            continue; // peers do not roam: their address is the one in the store
         }
-        let mut tunn = peer.tunn.lock();
-        match tunn.decapsulate(Some(from.ip()), data, &mut out) {
-            TunnResult::WriteToNetwork(d) => {
+        for (i, &(n, from)) in got.iter().enumerate() {
+            receive(s, &bufs[i][..n], from, &mut out);
+        }
+    }
+}
+
+/// One datagram from `from`: decrypted into the TUN device when it comes from a peer's
+/// address, under that peer's session, from that peer's tunnel address.
+fn receive(s: &Shared, data: &[u8], from: SocketAddr, out: &mut [u8]) {
+    let Some(peer) = s.sender(data) else {
+        return;
+    };
+    if from.ip() != peer.peer.endpoint.ip() {
+        return; // peers do not roam: their address is the one in the store
+    }
+    let mut tunn = peer.tunn.lock();
+    match tunn.decapsulate(Some(from.ip()), data, out) {
+        TunnResult::WriteToNetwork(d) => {
+            s.send(d, peer.peer.endpoint);
+            // packets queued during the handshake
+            while let TunnResult::WriteToNetwork(d) = tunn.decapsulate(None, &[], out) {
                 s.send(d, peer.peer.endpoint);
-                // packets queued during the handshake
-                while let TunnResult::WriteToNetwork(d) = tunn.decapsulate(None, &[], &mut out) {
-                    s.send(d, peer.peer.endpoint);
-                }
             }
-            TunnResult::WriteToTunnelV6(p, src) if src == peer.peer.tunnel_addr => {
-                drop(tunn);
-                s.tun.write6(p);
-            }
-            TunnResult::Err(e) => {
-                tracing::debug!(peer = %peer.peer.node_id, "tunnel: decrypt: {e:?}");
-            }
-            _ => {} // keepalives; packets from an address the peer does not own
         }
+        TunnResult::WriteToTunnelV6(p, src) if src == peer.peer.tunnel_addr => {
+            drop(tunn);
+            s.tun.write6(p);
+        }
+        TunnResult::Err(e) => {
+            tracing::debug!(peer = %peer.peer.node_id, "tunnel: decrypt: {e:?}");
+        }
+        _ => {} // keepalives; packets from an address the peer does not own
     }
 }
 
