@@ -143,6 +143,34 @@ pub fn validate_constraint(c: &str) -> Result<(), ValidationError> {
 }
 
 /// Everything checked before a service is created or updated.
+/// swarmkit's `validateEndpointSpec`: ports in range, no port published twice, and no
+/// ingress-mode port with endpoint mode `dnsrr`.
+fn validate_endpoint(spec: &ServiceSpec) -> Result<(), ValidationError> {
+    use crate::allocator::state::{is_dnsrr, is_ingress_port, protocol_of, spec_ports};
+    let ports = spec_ports(spec);
+    if is_dnsrr(spec) && ports.iter().any(is_ingress_port) {
+        return Err(err(
+            "rpc error: code = InvalidArgument desc = EndpointSpec: port published with ingress mode can't be used with dnsrr mode",
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for p in ports {
+        let target = p.target_port.unwrap_or(0);
+        let published = p.published_port.unwrap_or(0);
+        if !(0..=65535).contains(&target) || !(0..=65535).contains(&published) {
+            return Err(err(format!(
+                "rpc error: code = InvalidArgument desc = EndpointSpec: port {published}:{target} is out of range"
+            )));
+        }
+        if published > 0 && !seen.insert((protocol_of(p), published, is_ingress_port(p))) {
+            return Err(err(format!(
+                "rpc error: code = InvalidArgument desc = EndpointSpec: duplicate published ports provided: {published}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub fn validate_service_spec(spec: &ServiceSpec) -> Result<(), ValidationError> {
     validate_name(spec.name.as_deref().unwrap_or_default())?;
     let task = spec
@@ -153,6 +181,7 @@ pub fn validate_service_spec(spec: &ServiceSpec) -> Result<(), ValidationError> 
         err("rpc error: code = InvalidArgument desc = ContainerSpec: missing in service spec")
     })?;
     validate_image(container.image.as_deref().unwrap_or_default())?;
+    validate_endpoint(spec)?;
     if let Some(mode) = &spec.mode {
         let set = [
             mode.replicated.is_some(),

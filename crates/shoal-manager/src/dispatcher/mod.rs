@@ -31,7 +31,7 @@ use rand::rngs::StdRng;
 use shoal_store::StoreHandle;
 use shoal_types::NodeId;
 use shoal_types::dispatch::{Assignments, HeartbeatResponse, SessionRequest, StatusBatch};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -52,6 +52,9 @@ pub(crate) struct Registration {
     cancel: CancellationToken,
     /// Wakes the session's stream; see [`fanout`].
     changed: Arc<tokio::sync::Notify>,
+    /// The networks of the last set sent to the node: the fan-out wakes it when one of
+    /// them changes.
+    networks: Arc<Mutex<BTreeSet<String>>>,
 }
 
 pub(crate) struct Inner {
@@ -122,11 +125,13 @@ impl Dispatcher {
         let cancel = inner.cancel.child_token();
         let expires = Instant::now() + self.heartbeat_period() * GRACE_MULTIPLIER;
         let changed = Arc::new(tokio::sync::Notify::new());
+        let networks = Arc::new(Mutex::new(BTreeSet::new()));
         let registration = Registration {
             session_id: Some(session_id.clone()),
             expires,
             cancel: cancel.clone(),
             changed: changed.clone(),
+            networks: networks.clone(),
         };
         if let Some(old) = inner.nodes.lock().insert(node_id.clone(), registration) {
             old.cancel.cancel();
@@ -145,6 +150,7 @@ impl Dispatcher {
             tx,
             cancel,
             changed,
+            networks,
         };
         let mut streams = inner.streams.lock();
         while streams.try_join_next().is_some() {}
