@@ -105,12 +105,15 @@ impl Control {
         })
     }
 
-    /// Names of the services attached to `net`, sorted (for `dangling` and removal).
+    /// Names of the services attached to `net` (for the ingress network: those publishing
+    /// a port in ingress mode), sorted (for `dangling` and removal).
     pub fn network_users(&self, net: &Network) -> Vec<(String, String)> {
         let mut users: Vec<(String, String)> = self.store.view(|t| {
             t.services
                 .iter()
-                .filter(|s| attaches_to(&s.spec, net))
+                .filter(|s| {
+                    attaches_to(&s.spec, net) || (net.is_ingress() && needs_ingress(&s.spec))
+                })
                 .map(|s| (s.id.to_string(), s.name().to_string()))
                 .collect()
         });
@@ -183,12 +186,6 @@ impl Control {
     /// port in ingress mode.
     pub async fn remove_network(&self, input: &str) -> Result<(), ControlError> {
         let net = self.resolve_network(input)?;
-        if let Some((svc, _)) = self.network_users(&net).into_iter().next() {
-            return Err(ControlError::Invalid(format!(
-                "rpc error: code = FailedPrecondition desc = network {} is in use by service {svc}",
-                net.id
-            )));
-        }
         if net.is_ingress()
             && let Some(svc) = self.store.view(|t| {
                 t.services
@@ -199,6 +196,12 @@ impl Control {
         {
             return Err(ControlError::Invalid(format!(
                 "rpc error: code = FailedPrecondition desc = ingress network cannot be removed because service {svc} depends on it"
+            )));
+        }
+        if let Some((svc, _)) = self.network_users(&net).into_iter().next() {
+            return Err(ControlError::Invalid(format!(
+                "rpc error: code = FailedPrecondition desc = network {} is in use by service {svc}",
+                net.id
             )));
         }
         let id = net.id.clone();
@@ -242,6 +245,13 @@ pub fn resolve_attachments(
             ControlError::NotFound(m) => ControlError::Invalid(m),
             other => other,
         })?;
+        if found.spec.ingress {
+            // moby's check, before the spec reaches swarmkit.
+            return Err(ControlError::Invalid(format!(
+                "Service cannot be explicitly attached to the ingress network \"{}\"",
+                found.spec.name
+            )));
+        }
         a.target = Some(found.id.clone());
     }
     Ok(())
