@@ -302,3 +302,65 @@ async fn a_node_is_sent_its_networks_endpoints_and_follows_them_within_a_second(
     set_where(&mut rx, "no networks", |s| s.networks.is_empty()).await;
     h.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_task_stopping_on_another_node_leaves_this_nodes_endpoint_list() {
+    let mut h = Harness::start(5).await;
+    let control = with_ingress(&h).await;
+    control
+        .create_network(NetworkCreateRequest {
+            name: "front".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("create front");
+    h.add_node("n1", &[]).await;
+    h.add_bare_node("n9").await;
+    let mut rx = h
+        .dispatcher
+        .session(SessionRequest {
+            node_id: "n9".into(),
+            description: Default::default(),
+        })
+        .await
+        .expect("session");
+    let mut spec = common::global("web");
+    if let Some(t) = spec.task_template.as_mut() {
+        t.networks = Some(vec![NetworkAttachmentConfig {
+            target: Some("front".into()),
+            aliases: None,
+            driver_opts: None,
+        }]);
+    }
+    control.create_service(spec).await.expect("create web");
+    // n1's fake agent runs its task; n9 sees it as a ready endpoint of its network.
+    let set = set_where(&mut rx, "n1's endpoint ready on n9", |s| {
+        net(s, "front").is_some_and(|n| {
+            n.endpoints
+                .iter()
+                .any(|e| e.node_id.as_str() == "n1" && e.ready)
+        })
+    })
+    .await;
+    let front = net(&set, "front").expect("front");
+    let nodes: Vec<_> = front.nodes.iter().map(|n| n.node_id.as_str()).collect();
+    assert_eq!(nodes, ["n1", "n9"]);
+    assert!(net(&set, "ingress").is_none(), "no published port, no mesh");
+
+    // Draining n1 stops its task: n9 is told without a change to its own tasks.
+    let start = Instant::now();
+    h.update_node("n1", |n| {
+        n.spec.availability = Some(shoal_types::api::NodeSpecAvailabilityEnum::DRAIN)
+    })
+    .await;
+    set_where(&mut rx, "n1's endpoint to leave n9's list", |s| {
+        net(s, "front").is_some_and(|n| n.endpoints.iter().all(|e| e.node_id.as_str() != "n1"))
+    })
+    .await;
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+    h.stop().await;
+}

@@ -28,7 +28,18 @@ pub fn is_ready(task: &Task) -> bool {
 /// its tasks that has not ended is attached to, plus the ingress network while any service
 /// publishes a port in ingress mode. A network on which the node has no address yet is left
 /// out until the allocator gives it one.
-pub fn node_networks(t: &Tables, node: &NodeId, tasks: &[Task]) -> Vec<NodeNetwork> {
+/// Views of networks shared by every session: a network's endpoints, nodes and services are
+/// the same for all its members, so they are worked out once per store state (keyed by the
+/// applied index) rather than once per node.
+pub type NetViews =
+    parking_lot::Mutex<std::collections::HashMap<String, (u64, std::sync::Arc<NodeNetwork>)>>;
+
+pub fn node_networks(
+    t: &Tables,
+    node: &NodeId,
+    tasks: &[Task],
+    views: &NetViews,
+) -> Vec<NodeNetwork> {
     let Some(me) = t.nodes.get(node.as_str()) else {
         return Vec::new();
     };
@@ -49,7 +60,32 @@ pub fn node_networks(t: &Tables, node: &NodeId, tasks: &[Task]) -> Vec<NodeNetwo
         .filter_map(|id| t.networks.get(id).filter(|n| is_allocated(n)))
         .filter_map(|net| {
             let gateway = gateway_of(&me.attachments, &net.id)?;
-            Some(network_view(t, net, node, gateway))
+            let shared = {
+                let mut views = views.lock();
+                match views.get(&net.id) {
+                    Some((index, v)) if *index == t.applied_index => v.clone(),
+                    _ => {
+                        views.retain(|id, _| t.networks.get(id).is_some());
+                        let v = std::sync::Arc::new(network_view(t, net));
+                        views.insert(net.id.clone(), (t.applied_index, v.clone()));
+                        v
+                    }
+                }
+            };
+            let mut view = NodeNetwork::clone(&shared);
+            view.gateway = gateway.clone();
+            if !view.nodes.iter().any(|n| &n.node_id == node) {
+                let at = view.nodes.partition_point(|n| n.node_id < *node);
+                view.nodes.insert(
+                    at,
+                    NetNode {
+                        node_id: node.clone(),
+                        addr: me.status.addr.clone().unwrap_or_default(),
+                        gateway: bare(&gateway),
+                    },
+                );
+            }
+            Some(view)
         })
         .collect()
 }
@@ -64,10 +100,11 @@ fn bare(addr: &str) -> String {
     addr.split('/').next().unwrap_or_default().to_string()
 }
 
-/// One network as `node` sees it: its endpoints, the nodes that have it up, its services.
-fn network_view(t: &Tables, net: &Network, node: &NodeId, gateway: String) -> NodeNetwork {
+/// One network as its members see it (without the member's own gateway): its endpoints, the
+/// nodes that have it up, its services.
+fn network_view(t: &Tables, net: &Network) -> NodeNetwork {
     let mut endpoints = Vec::new();
-    let mut members: BTreeSet<&str> = BTreeSet::from([node.as_str()]);
+    let mut members: BTreeSet<&str> = BTreeSet::new();
     let mut services: BTreeSet<&str> = BTreeSet::new();
     for task in t.tasks.find("network", &net.id) {
         if !is_endpoint(task) {
@@ -128,7 +165,7 @@ fn network_view(t: &Tables, net: &Network, node: &NodeId, gateway: String) -> No
         .collect();
     NodeNetwork {
         network: net.clone(),
-        gateway,
+        gateway: String::new(),
         nodes,
         endpoints,
         services,

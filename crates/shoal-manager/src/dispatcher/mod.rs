@@ -68,6 +68,8 @@ pub(crate) struct Inner {
     started: watch::Sender<bool>,
     /// Wakes the heartbeat monitor when an expiry moved earlier.
     changed: tokio::sync::Notify,
+    /// Network views shared by every session ([`assignments::NetViews`]).
+    views: Arc<assignments::NetViews>,
     /// Agents' status batches on their way to the status writer ([`status`]).
     status_tx: mpsc::Sender<status::Pending>,
     /// The writer's end; [`Dispatcher::run`] holds it while running.
@@ -93,6 +95,7 @@ impl Dispatcher {
             rng: Mutex::new(StdRng::from_os_rng()),
             started: watch::Sender::new(false),
             changed: tokio::sync::Notify::new(),
+            views: Default::default(),
             status_tx,
             status_rx: tokio::sync::Mutex::new(status_rx),
         };
@@ -151,6 +154,7 @@ impl Dispatcher {
             cancel,
             changed,
             networks,
+            views: inner.views.clone(),
         };
         let mut streams = inner.streams.lock();
         while streams.try_join_next().is_some() {}

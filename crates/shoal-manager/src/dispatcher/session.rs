@@ -6,7 +6,7 @@
 //! sessions each filtering every one of 50,000 task writes cost the leader more than
 //! everything else it does.
 
-use super::assignments::{assigned_tasks, node_networks, referenced, sets_differ};
+use super::assignments::{NetViews, assigned_tasks, node_networks, referenced, sets_differ};
 use parking_lot::Mutex;
 use shoal_store::StoreHandle;
 use shoal_types::dispatch::Assignments;
@@ -34,6 +34,8 @@ pub(super) struct Stream {
     pub changed: Arc<Notify>,
     /// The networks of the last set sent, read by the fan-out.
     pub networks: Arc<Mutex<BTreeSet<String>>>,
+    /// Network views shared by all sessions.
+    pub views: Arc<NetViews>,
 }
 
 impl Stream {
@@ -48,7 +50,7 @@ impl Stream {
                     .unwrap_or(shoal_types::cluster::DEFAULT_HEARTBEAT_NS);
                 let tasks = assigned_tasks(t, &self.node_id);
                 let deps = referenced(t, &tasks);
-                let networks = node_networks(t, &self.node_id, &tasks);
+                let networks = node_networks(t, &self.node_id, &tasks, &self.views);
                 (tasks, (period / 1_000_000).max(1) as u64, deps, networks)
             });
             // Membership first, so a change landing while the set is sent still wakes us.
