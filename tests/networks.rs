@@ -630,3 +630,28 @@ fn concurrent_creates_on_two_managers_never_share_a_subnet_or_vni() -> anyhow::R
     assert_eq!(vnis.len(), 9, "distinct VNIs: {vnis:?}");
     Ok(())
 }
+
+#[test]
+fn swarm_init_sets_the_default_address_pool() -> anyhow::Result<()> {
+    let d = TestDaemon::start(BIN)?;
+    d.shoal(&[
+        "swarm",
+        "init",
+        "--default-addr-pool",
+        "10.20.0.0/16",
+        "--default-addr-pool-mask-length",
+        "26",
+    ])
+    .ok()?;
+    let ing = &json_of(d.shoal(&["network", "inspect", "ingress"]))?[0];
+    assert_eq!(
+        subnet(ing),
+        "10.20.0.0/26",
+        "ingress comes from the pool too"
+    );
+    d.shoal(&["network", "create", "small"]).ok()?;
+    let small = &json_of(d.shoal(&["network", "inspect", "small"]))?[0];
+    assert_eq!(subnet(small), "10.20.0.64/26");
+    assert_eq!(small["IPAM"]["Config"][0]["Gateway"], "10.20.0.65");
+    Ok(())
+}
