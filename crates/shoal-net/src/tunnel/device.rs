@@ -253,8 +253,20 @@ impl Drop for Tunnel {
             );
             let _ = waker.send_to(b"stop", target);
         }
+        // The other threads notice within their 200 ms socket timeout or 100 ms tick. Should
+        // the wake-up packet be lost (the route removed by hand), the outbound thread is left
+        // to end with the process rather than hang the caller.
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while self.threads.iter().any(|h| !h.is_finished()) && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         for handle in self.threads.drain(..) {
-            let _ = handle.join();
+            if handle.is_finished() {
+                let _ = handle.join();
+            } else {
+                tracing::warn!(device = %self.name, "tunnel thread {:?} did not stop; left behind", handle.thread().name());
+            }
         }
     }
 }
@@ -330,13 +342,17 @@ fn outbound(s: &Shared) {
     while !s.stopped() {
         let pkt = match s.tun.read(&mut packet) {
             Ok(p) => p,
+            Err(boringtun::device::Error::IfaceRead(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
+                ) =>
+            {
+                continue;
+            }
             Err(e) => {
-                let text = e.to_string();
-                if text.contains("Interrupted") || text.contains("temporarily") {
-                    continue;
-                }
                 if !s.stopped() {
-                    s.fail(format!("reading the tunnel device: {text}"));
+                    s.fail(format!("reading the tunnel device: {e}"));
                 }
                 return;
             }
