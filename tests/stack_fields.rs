@@ -8,8 +8,9 @@ use shoal_testkit::Cli;
 use stack_support::{Fixture, normalized};
 use std::process::Command;
 
-/// A file using the fields of the issue's list. `SUBNET` keeps the two deployments' fixed
-/// subnets apart. Service-level `tmpfs:` is left out: docker's CLI ignores it for stacks,
+/// A file using the fields of the issue's list. `SUBNET`, `UDP_PORT` and `HOST_PORT` keep the
+/// two deployments' fixed subnets and published ports apart (a port one service publishes is
+/// refused to another). Service-level `tmpfs:` is left out: docker's CLI ignores it for stacks,
 /// shoal turns it into tmpfs mounts (the issue asks for it; see shoal-stack's tests).
 const RICH: &str = r#"
 services:
@@ -36,8 +37,8 @@ services:
       - s
       - {source: s, target: other, uid: "1000", gid: "1000", mode: 0400}
     ports:
-      - "8081:80/udp"
-      - {target: 81, published: 8082, mode: host}
+      - "${UDP_PORT}:80/udp"
+      - {target: 81, published: "${HOST_PORT}", mode: host}
     networks:
       front: {aliases: [www]}
     volumes:
@@ -98,22 +99,27 @@ fn every_listed_field_lands_in_the_spec_as_docker_sends_it() -> anyhow::Result<(
     let file = file.to_string_lossy();
     f.shoal_env(
         &["stack", "deploy", "-c", &file, "fromshoal"],
-        &[("SUBNET", "10.99.0.0/24")],
+        &[
+            ("SUBNET", "10.99.0.0/24"),
+            ("UDP_PORT", "8081"),
+            ("HOST_PORT", "8082"),
+        ],
     )
     .ok()?;
     let mut docker = Command::new("docker");
     docker
         .env("DOCKER_HOST", format!("unix://{}", f.d.socket.display()))
         .env("SUBNET", "10.98.0.0/24")
+        .env("UDP_PORT", "8091")
+        .env("HOST_PORT", "8092")
         .env_remove("DOCKER_CONTEXT")
         .args(["stack", "deploy", "-c", &file, "fromdocker"]);
     Cli::run(docker, "docker stack deploy".into()).ok()?;
     for svc in ["web", "job", "agent"] {
-        assert_eq!(
-            normalized(&f, "fromshoal", svc)?,
-            normalized(&f, "fromdocker", svc)?,
-            "{svc}"
-        );
+        let docker = normalized(&f, "fromdocker", svc)?
+            .replace("8091", "8081")
+            .replace("8092", "8082");
+        assert_eq!(normalized(&f, "fromshoal", svc)?, docker, "{svc}");
     }
 
     let web = f.get("/v1.44/services/fromshoal_web")?["Spec"].clone();
