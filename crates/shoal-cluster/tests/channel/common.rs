@@ -12,9 +12,9 @@ use parking_lot::Mutex;
 use shoal_ca::node_cert::DEFAULT_NODE_CERT_VALIDITY;
 use shoal_ca::{NodeKey, Role, RootCa};
 use shoal_cluster::{
-    ClusterClient, ClusterError, ClusterHandler, ClusterServer, ForwardRequest, ForwardResponse,
-    HandlerResult, HeartbeatRequest, JoinRequest, JoinResponse, NodePeer, RenewRequest,
-    RenewResponse, SnapshotRequest, TlsCell,
+    ClusterClient, ClusterError, ClusterHandler, ClusterServer, ConnLimits, ForwardRequest,
+    ForwardResponse, HandlerResult, HeartbeatRequest, JoinRequest, JoinResponse, NodePeer,
+    RenewRequest, RenewResponse, SnapshotRequest, TlsCell,
 };
 use shoal_raft::TypeConfig;
 use shoal_types::dispatch::{Assignments, HeartbeatResponse, SessionRequest, StatusBatch};
@@ -280,6 +280,17 @@ impl TestServer {
         cert: &NodeCert,
         handler: Arc<FakeHandler>,
     ) -> Self {
+        Self::start_with(bind, pki, cert, handler, ConnLimits::default()).await
+    }
+
+    /// Like [`TestServer::start_on`] with the given connection limits.
+    pub async fn start_with(
+        bind: &str,
+        pki: &Pki,
+        cert: &NodeCert,
+        handler: Arc<FakeHandler>,
+        limits: ConnLimits,
+    ) -> Self {
         let listener = TcpListener::bind(bind).await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let config = shoal_ca::server_config_allow_anonymous(
@@ -289,10 +300,11 @@ impl TestServer {
         )
         .expect("server config");
         let cancel = CancellationToken::new();
-        let task = tokio::spawn(ClusterServer::serve(
+        let task = tokio::spawn(ClusterServer::serve_with(
             listener,
             Arc::new(TlsCell::new(config)),
             handler,
+            limits,
             cancel.clone(),
         ));
         let task = tokio::spawn(async move {
