@@ -14,7 +14,7 @@ use shoal_ca::{NodeKey, Role, RootCa};
 use shoal_cluster::{
     ClusterClient, ClusterError, ClusterHandler, ClusterServer, ConnLimits, ForwardRequest,
     ForwardResponse, HandlerResult, HeartbeatRequest, JoinRequest, JoinResponse, NodePeer,
-    RenewRequest, RenewResponse, SnapshotRequest, TlsCell,
+    RenewRequest, RenewResponse, SnapshotRequest, Standing, TlsCell,
 };
 use shoal_raft::TypeConfig;
 use shoal_types::dispatch::{Assignments, HeartbeatResponse, SessionRequest, StatusBatch};
@@ -100,6 +100,10 @@ pub struct FakeHandler {
     pub cluster: ClusterId,
     pub root_pem: String,
     pub removed: Mutex<HashSet<NodeId>>,
+    /// Managers whose desired role is now worker (still raft members).
+    pub demoted: Mutex<HashSet<NodeId>>,
+    /// Managers not in the raft membership.
+    pub outside_raft: Mutex<HashSet<NodeId>>,
     pub script: Mutex<Script>,
     pub votes: Mutex<Vec<VoteRequest<TypeConfig>>>,
     pub sessions: Mutex<Vec<mpsc::Sender<Assignments>>>,
@@ -112,6 +116,8 @@ impl FakeHandler {
             cluster: ClusterId::from(CLUSTER),
             root_pem: pki.root.cert_pem().to_owned(),
             removed: Mutex::new(HashSet::new()),
+            demoted: Mutex::new(HashSet::new()),
+            outside_raft: Mutex::new(HashSet::new()),
             script: Mutex::new(script),
             votes: Mutex::new(Vec::new()),
             sessions: Mutex::new(Vec::new()),
@@ -136,6 +142,13 @@ impl ClusterHandler for FakeHandler {
 
     fn node_allowed(&self, node_id: &NodeId) -> bool {
         !self.removed.lock().contains(node_id)
+    }
+
+    fn manager_standing(&self, node_id: &NodeId) -> Standing {
+        Standing::Known {
+            manager: !self.demoted.lock().contains(node_id),
+            raft_member: !self.outside_raft.lock().contains(node_id),
+        }
     }
 
     fn root_ca(&self) -> HandlerResult<'_, String> {
