@@ -13,7 +13,9 @@ pub mod error;
 pub mod filters;
 pub mod routes;
 pub mod server;
+pub mod socket;
 
 pub use backend::{Backend, LocalState};
 pub use error::ApiError;
 pub use server::{API_VERSION, MIN_API_VERSION, router, serve_unix};
+pub use socket::{ApiSocket, SocketError};
