@@ -94,6 +94,10 @@ impl Daemon {
         let lock = DataRootLock::acquire(&config.data_root)?;
         let api_socket = shoal_api::ApiSocket::claim(&config.socket)?;
         let paths = Paths::new(&config.data_root);
+        crate::paths::create_private_dir(&paths.task_files())
+            .map_err(NodeError::io("create", paths.task_files()))?;
+        crate::paths::make_private(&paths)
+            .map_err(NodeError::io("make private the data root", &paths.root))?;
         let host = host::probe(&config.engine).await;
         let dispatcher_slot: DispatcherSlot = Arc::default();
         let leader_hook = controllers::hook(dispatcher_slot.clone());
