@@ -48,7 +48,8 @@ pub async fn join(
     advertise: String,
 ) -> Result<Joined, ApiError> {
     let token = JoinToken::parse(req.join_token.trim())
-        .map_err(|e| ApiError::bad_request(format!("invalid join token: {e}")))?;
+        // The error already reads "invalid join token: …".
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let remote = req
         .remote_addrs
         .first()
