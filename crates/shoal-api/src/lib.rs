@@ -15,6 +15,9 @@ pub mod routes;
 pub mod server;
 pub mod socket;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 pub use backend::{Backend, LocalState};
 pub use error::ApiError;
 pub use server::{API_VERSION, MIN_API_VERSION, router, serve_unix};

@@ -32,6 +32,8 @@ pub mod server;
 mod session_stream;
 pub mod tls;
 pub mod wire;
+#[cfg(test)]
+mod wire_fuzz;
 
 pub use auth::{Access, NodePeer, PeerIdentity, Standing};
 pub use bootstrap::BootstrapClient;

@@ -8,3 +8,6 @@
 //!
 //! Decisions are pure functions of the desired set and the observed state; syscalls sit
 //! behind traits so the decisions are unit-tested without root.
+
+pub mod dns;
+pub mod lb;
