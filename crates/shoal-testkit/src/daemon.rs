@@ -73,8 +73,13 @@ impl TestDaemon {
             .arg("--listen-addr")
             .arg(&self.listen_addr)
             .arg("--advertise-addr")
-            .arg(&self.listen_addr)
-            .args(&self.extra_args);
+            .arg(&self.listen_addr);
+        // Test daemons share the host's engine and network namespace: no overlay data plane,
+        // unless the test asks for one.
+        if !self.extra_args.iter().any(|a| a.starts_with("--overlay")) {
+            cmd.arg("--overlay=false");
+        }
+        cmd.args(&self.extra_args);
         cmd
     }
 
@@ -107,7 +112,8 @@ impl TestDaemon {
             .arg("--data-root")
             .arg(&self.data_root)
             .arg("--listen-addr")
-            .arg(&self.listen_addr);
+            .arg(&self.listen_addr)
+            .arg("--overlay=false");
         Ok(cmd.output()?)
     }
 
