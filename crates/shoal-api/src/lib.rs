@@ -14,6 +14,9 @@ pub mod filters;
 pub mod routes;
 pub mod server;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 pub use backend::{Backend, LocalState};
 pub use error::ApiError;
 pub use server::{API_VERSION, MIN_API_VERSION, router, serve_unix};

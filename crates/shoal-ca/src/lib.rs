@@ -27,6 +27,8 @@ pub mod rotation;
 mod timeconv;
 pub mod tls;
 pub mod token;
+#[cfg(test)]
+mod token_fuzz;
 pub mod unlock;
 
 pub use crypto::{CryptoError, DataKey, unwrap_key, wrap_key};

@@ -29,6 +29,8 @@ pub mod server;
 mod session_stream;
 pub mod tls;
 pub mod wire;
+#[cfg(test)]
+mod wire_fuzz;
 
 pub use auth::{Access, NodePeer, PeerIdentity};
 pub use bootstrap::BootstrapClient;

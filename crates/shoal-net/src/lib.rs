@@ -4,13 +4,15 @@
 //! - overlay networks ([`overlay`]): a Linux bridge and a VXLAN device per network, static
 //!   forwarding and neighbour entries for every remote endpoint (no learning, no flooding),
 //!   applied through [`Netlink`];
-//! - the resolver: a DNS server on the node's gateway address of each network;
-//! - service VIPs and the routing mesh: nftables DNAT rules, replaced atomically.
+//! - the resolver ([`dns`]): a DNS server on the node's gateway address of each network;
+//! - service VIPs and the routing mesh ([`lb`]): nftables DNAT rules, replaced atomically.
 //!
 //! Decisions are pure functions of the desired set and the observed state; syscalls sit
 //! behind traits so the decisions are unit-tested without root.
 
+pub mod dns;
 mod error;
+pub mod lb;
 pub mod mac;
 mod netlink;
 pub mod overlay;

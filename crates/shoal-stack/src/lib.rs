@@ -33,6 +33,9 @@ pub mod sanitize;
 pub mod units;
 pub mod yaml;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 pub use convert::{
     FileObjectPlan, LABEL_IMAGE, LABEL_NAMESPACE, NetworkPlan, ObjectSource, StackPlan, convert,
 };

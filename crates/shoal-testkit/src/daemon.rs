@@ -33,7 +33,23 @@ pub struct TestDaemon {
     pub data_root: PathBuf,
     pub listen_addr: String,
     pub extra_args: Vec<String>,
+    /// A command the daemon is started through, e.g. `nsenter --net=… --mount=… --` to run
+    /// it inside a test host (empty: started directly).
+    pub wrapper: Vec<String>,
     proc: Option<DaemonProc>,
+}
+
+/// How to start a daemon beyond the defaults of [`TestDaemon::start_at`].
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    /// Cluster listen and advertise address.
+    pub listen_addr: String,
+    /// Command prefix the daemon is started through (see [`TestDaemon::wrapper`]).
+    pub wrapper: Vec<String>,
+    /// More `shoal daemon` flags (e.g. `--engine unix://…`).
+    pub extra_args: Vec<String>,
+    /// Where the daemon's temp dir is made (default: the system temp dir).
+    pub parent_dir: Option<PathBuf>,
 }
 
 impl TestDaemon {
@@ -45,17 +61,36 @@ impl TestDaemon {
     /// Like [`start`](Self::start), with `listen_addr` as cluster listen and advertise
     /// address (cluster tests give each node its own 127.x.y.z).
     pub fn start_at(bin: &str, listen_addr: &str) -> anyhow::Result<TestDaemon> {
-        let dir = tempfile::Builder::new().prefix("shoal-test-").tempdir()?;
+        Self::launch(
+            bin,
+            Launch {
+                listen_addr: listen_addr.to_string(),
+                ..Launch::default()
+            },
+        )
+    }
+
+    /// Starts `bin daemon` as `launch` says and waits for its API.
+    pub fn launch(bin: &str, launch: Launch) -> anyhow::Result<TestDaemon> {
+        let builder = {
+            let mut b = tempfile::Builder::new();
+            b.prefix("shoal-test-");
+            b
+        };
+        let dir = match &launch.parent_dir {
+            Some(parent) => builder.tempdir_in(parent)?,
+            None => builder.tempdir()?,
+        };
         let socket = dir.path().join("shoal.sock");
         let data_root = dir.path().join("data");
-        let listen_addr = listen_addr.to_string();
         let mut d = TestDaemon {
             bin: bin.into(),
             dir,
             socket,
             data_root,
-            listen_addr,
-            extra_args: Vec::new(),
+            listen_addr: launch.listen_addr,
+            extra_args: launch.extra_args,
+            wrapper: launch.wrapper,
             proc: None,
         };
         d.spawn()?;
@@ -64,7 +99,14 @@ impl TestDaemon {
     }
 
     fn command(&self) -> Command {
-        let mut cmd = Command::new(&self.bin);
+        let mut cmd = match self.wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(&self.bin);
+                c
+            }
+            None => Command::new(&self.bin),
+        };
         cmd.arg("daemon")
             .arg("-H")
             .arg(&self.socket)
