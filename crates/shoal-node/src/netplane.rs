@@ -6,7 +6,11 @@
 //!    them; the bridges of the others must stay for now;
 //! 2. the kernel is reconciled to the set (leftover devices removed, except those bridges);
 //! 3. each network whose devices are up gets its engine network (created or adopted);
-//! 4. the networks that made it are published to the executor, which attaches containers.
+//! 4. the networks that made it are published to the executor, which attaches containers;
+//! 5. the resolver gets the set's records and listens on this node's gateways
+//!    (`shoal_net::dns`), and the load balancer's VIP and routing-mesh rules follow the set
+//!    (`shoal_net::lb`). Their failures are logged and retried at the next apply; they do not
+//!    fail tasks (addresses still work).
 //!
 //! Everything is idempotent, so the agent applies the set at every change and periodically;
 //! after a restart of shoal or of the engine the first apply repairs what is missing.
@@ -16,6 +20,8 @@ use shoal_agent::{DataPlane, NetworkFailures};
 use shoal_docker::networks::subnet_of;
 use shoal_docker::{EngineNetworkSpec, EngineNetworks};
 use shoal_net::Netlink;
+use shoal_net::dns::{Records, Resolver, ResolverConfig, listen_addrs};
+use shoal_net::lb;
 use shoal_net::overlay::{self, VXLAN_PORT, bridge_name, vni_of_device};
 use shoal_types::NodeId;
 use shoal_types::dispatch::NodeNetwork;
@@ -28,8 +34,12 @@ pub(crate) struct NetPlane {
     /// The netlink socket, or why it could not be opened (every network then fails with it).
     kernel: Result<Netlink, String>,
     engine: EngineNetworks,
-    /// One apply at a time: the agent's set and its periodic resync never interleave.
-    serial: tokio::sync::Mutex<()>,
+    /// The node's DNS resolver; `None` when it could not start (logged).
+    resolver: Option<Resolver>,
+    /// The load balancer's plan last applied successfully (an unchanged plan is not
+    /// re-applied). Held through the whole apply: one apply at a time, so the agent's set
+    /// and its periodic resync never interleave.
+    serial: tokio::sync::Mutex<Option<lb::Plan>>,
 }
 
 impl NetPlane {
@@ -39,16 +49,24 @@ impl NetPlane {
         if let Err(e) = &kernel {
             tracing::error!(error = %e, "the overlay data plane cannot reach the kernel; tasks on networks will fail");
         }
+        let resolver = match Resolver::start(ResolverConfig::default()) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::error!(error = %e, "the DNS resolver cannot start; service names will not resolve");
+                None
+            }
+        };
         Self {
             node_id,
             kernel,
             engine,
-            serial: tokio::sync::Mutex::new(()),
+            resolver,
+            serial: tokio::sync::Mutex::new(None),
         }
     }
 
     async fn apply_set(&self, networks: &[NodeNetwork]) -> NetworkFailures {
-        let _one = self.serial.lock().await;
+        let mut last_lb = self.serial.lock().await;
         let fail_all = |reason: &str| -> NetworkFailures {
             networks
                 .iter()
@@ -115,7 +133,36 @@ impl NetPlane {
             }
         }
         self.engine.publish(&ready);
+        self.apply_services(networks, &mut last_lb).await;
         failures
+    }
+
+    /// Names and VIPs/routing mesh for the set, after the bridges exist.
+    async fn apply_services(&self, networks: &[NodeNetwork], last_lb: &mut Option<lb::Plan>) {
+        if let Some(resolver) = &self.resolver {
+            resolver.update(Records::build(networks));
+            if let Err(e) = resolver.set_listen(&listen_addrs(networks)) {
+                warn!(error = %e, "DNS resolver: some gateways are not served; retried");
+            }
+        }
+        let plan = lb::render(networks);
+        if last_lb.as_ref() == Some(&plan) {
+            return;
+        }
+        let to_apply = plan.clone();
+        let applied =
+            tokio::task::spawn_blocking(move || lb::apply(&lb::System::default(), &to_apply)).await;
+        match applied {
+            Ok(Ok(())) => *last_lb = Some(plan),
+            Ok(Err(e)) => {
+                *last_lb = None;
+                warn!(error = %e, "load balancer rules not applied; retried");
+            }
+            Err(e) => {
+                *last_lb = None;
+                warn!(error = %e, "load balancer apply panicked; retried");
+            }
+        }
     }
 }
 

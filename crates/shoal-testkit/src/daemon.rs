@@ -116,9 +116,10 @@ impl TestDaemon {
             .arg(&self.listen_addr)
             .arg("--advertise-addr")
             .arg(&self.listen_addr);
-        // Test daemons share the host's engine and network namespace: no overlay data plane,
-        // unless the test asks for one.
-        if !self.extra_args.iter().any(|a| a.starts_with("--overlay")) {
+        // Daemons run directly share the machine's engine and network namespace: no overlay
+        // data plane, unless the test asks for one. Daemons inside test hosts (a wrapper
+        // enters the host) build theirs.
+        if self.wrapper.is_empty() && !self.extra_args.iter().any(|a| a.starts_with("--overlay")) {
             cmd.arg("--overlay=false");
         }
         cmd.args(&self.extra_args);
