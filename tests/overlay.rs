@@ -1,8 +1,9 @@
 //! The overlay data plane across real separate hosts (test hosts: own network namespace, own
 //! engine, own shoal daemon each, on one LAN): services on different hosts reach each other by
 //! address over an overlay network (ICMP, TCP), large transfers arrive intact, networks are isolated from
-//! each other, a task's address stops answering everywhere once it is gone, and restarting
-//! shoal on a host keeps its containers connected.
+//! each other, a task's address stops answering everywhere once it is gone, restarting
+//! shoal and then the engine on a host keeps its containers connected, and a task on an
+//! `--internal` network cannot reach the LAN.
 
 use shoal_testkit::image::BUSYBOX;
 use shoal_testkit::{HostOptions, TestHost, TestHosts, wait_for, wait_until};
@@ -178,6 +179,36 @@ fn services_on_different_hosts_talk_over_overlay_networks() -> anyhow::Result<()
         .ok()?
         .stdout;
     assert_eq!(before, after, "restarting shoal restarted the task");
+
+    // Then restart host 2's engine (live-restore keeps containers): traffic resumes, no task
+    // restarted.
+    hosts.host_mut(2).restart_engine()?;
+    let (h1, h2) = (hosts.host(1), hosts.host(2));
+    wait_until(
+        "web answers after host 2's engine restarted",
+        TASK_START,
+        || pings(h1, &client, &web_ip),
+    )?;
+    let after_engine = h2
+        .engine_docker(&["inspect", "--format", "{{.Id}}", &web])
+        .ok()?
+        .stdout;
+    assert_eq!(
+        before, after_engine,
+        "restarting the engine restarted the task"
+    );
+
+    // An --internal network has no way out: its task cannot reach the LAN.
+    hosts
+        .daemon(0)
+        .docker(&["network", "create", "-d", "overlay", "--internal", "sealed"])
+        .ok()?;
+    service(&hosts, "hermit", hosts.host(1), &["sealed"], &sleep)?;
+    let hermit = container_of(h1, "hermit")?;
+    assert!(
+        !pings(h1, &hermit, &hosts.host(0).addr()),
+        "a task on an --internal network reached the LAN"
+    );
 
     // Scale up: a new task on host 2 is reachable.
     hosts
