@@ -1,9 +1,9 @@
 //! The overlay data plane across real separate hosts (test hosts: own network namespace, own
-//! engine, own shoal daemon each, on one LAN): services on different hosts reach each other by
-//! address over an overlay network (ICMP, TCP), large transfers arrive intact, networks are isolated from
-//! each other, a task's address stops answering everywhere once it is gone, restarting
-//! shoal and then the engine on a host keeps its containers connected, and a task on an
-//! `--internal` network cannot reach the LAN.
+//! engine, own shoal daemon each, on one LAN): services on different hosts reach each other
+//! by address over an overlay network (ICMP, TCP), large transfers arrive intact, networks
+//! are isolated from each other, a task's address stops answering everywhere once it is
+//! gone, restarting shoal and then the engine on a host keeps its containers connected, and
+//! a task on an `--internal` network cannot reach the LAN.
 
 use shoal_testkit::image::BUSYBOX;
 use shoal_testkit::{HostOptions, TestHost, TestHosts, wait_for, wait_until};
