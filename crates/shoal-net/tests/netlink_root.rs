@@ -72,11 +72,13 @@ fn front(remote_tasks: &[&str]) -> NodeNetwork {
                 node_id: NodeId::from("n1"),
                 addr: LOCAL.to_string(),
                 gateway: "10.0.1.254".into(),
+                ..Default::default()
             },
             NetNode {
                 node_id: NodeId::from("n2"),
                 addr: "10.99.0.12".into(),
                 gateway: "10.0.1.253".into(),
+                ..Default::default()
             },
         ],
         endpoints: remote_tasks

@@ -10,6 +10,7 @@ fn net_node(id: &str, addr: &str, gateway: &str) -> NetNode {
         node_id: NodeId::from(id),
         addr: addr.into(),
         gateway: gateway.into(),
+        ..Default::default()
     }
 }
 

@@ -176,11 +176,13 @@ fn network(id: &str, name: &str, vni: u32, subnet: u8, remote_tasks: &[&str]) ->
                 node_id: NodeId::from("n1"),
                 addr: LOCAL.to_string(),
                 gateway: format!("10.0.{subnet}.254"),
+                ..Default::default()
             },
             NetNode {
                 node_id: NodeId::from("n2"),
                 addr: "10.99.0.12".into(),
                 gateway: format!("10.0.{subnet}.253"),
+                ..Default::default()
             },
         ],
         endpoints: remote_tasks
