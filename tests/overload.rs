@@ -16,6 +16,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_shoal");
 const CONVERGE: Duration = Duration::from_secs(60);
 /// The API must answer this fast while a huge scale-up is in progress.
 const PROMPT: Duration = Duration::from_secs(3);
+/// How long a daemon may take to stop on SIGTERM.
+const STOP_WAIT: Duration = Duration::from_secs(20);
 /// Resident memory the manager must stay under with a billion-replica service (a few
 /// thousand pending tasks exist at most; without pacing the plan alone is 8 GB).
 const MAX_RSS_KIB: u64 = 1024 * 1024;
@@ -388,6 +390,46 @@ fn a_full_disk_refuses_writes_clearly_and_they_resume_once_space_is_freed() -> a
     let mut missing = Vec::new();
     let all_there = wait_until(
         "every acknowledged service after a restart",
+        CONVERGE,
+        || {
+            missing = match service_names(&d) {
+                Ok(names) => acked
+                    .iter()
+                    .filter(|n| !names.contains(*n))
+                    .cloned()
+                    .collect(),
+                Err(_) => acked.clone(),
+            };
+            missing.is_empty()
+        },
+    );
+    anyhow::ensure!(all_there.is_ok(), "acknowledged writes lost: {missing:?}");
+
+    // A daemon stopped while it waits for space stops promptly, and starts again once space
+    // is freed, with everything acknowledged.
+    fill(&filler)?;
+    let mut full = false;
+    for i in 0..200 {
+        let name = format!("refill-{i}");
+        if create_sized(&d, &name, LABEL)?.status == 201 {
+            acked.push(name);
+        } else {
+            full = true;
+            break;
+        }
+    }
+    anyhow::ensure!(full, "200 writes on a full disk all succeeded");
+    let started = Instant::now();
+    d.signal_and_wait(nix::sys::signal::Signal::SIGTERM)?;
+    anyhow::ensure!(
+        started.elapsed() < STOP_WAIT,
+        "SIGTERM on a full disk took {:?} to stop the daemon",
+        started.elapsed()
+    );
+    std::fs::remove_file(&filler)?;
+    d.restart()?;
+    let all_there = wait_until(
+        "every acknowledged service after a stop on a full disk",
         CONVERGE,
         || {
             missing = match service_names(&d) {
