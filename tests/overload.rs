@@ -2,7 +2,9 @@
 //! 2^63−1) must not take the manager down, neither while it runs nor when it restarts on a
 //! store that holds such a service, and must always be undone by a scale or a removal; a
 //! service whose tasks do not fit two hundred to a transaction must still get its tasks
-//! without holding up other services; a spec too large to store is refused naming the limit.
+//! without holding up other services; a spec too large to store is refused naming the limit;
+//! a full disk refuses writes with a clear error, shows in `info`, and passes once space is
+//! freed without a restart and without losing an acknowledged write.
 //!
 //! Tasks are constrained to a node label no node has, so they stay pending and no container
 //! is started.
@@ -14,6 +16,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_shoal");
 const CONVERGE: Duration = Duration::from_secs(60);
 /// The API must answer this fast while a huge scale-up is in progress.
 const PROMPT: Duration = Duration::from_secs(3);
+/// How long a daemon may take to stop on SIGTERM.
+const STOP_WAIT: Duration = Duration::from_secs(20);
 /// Resident memory the manager must stay under with a billion-replica service (a few
 /// thousand pending tasks exist at most; without pacing the plan alone is 8 GB).
 const MAX_RSS_KIB: u64 = 1024 * 1024;
@@ -200,5 +204,245 @@ fn a_spec_too_large_to_store_is_refused_naming_the_limit() -> anyhow::Result<()>
         created.as_array().is_some_and(|a| a.is_empty()),
         "nothing was created: {created}"
     );
+    Ok(())
+}
+
+/// A tmpfs mounted for a test; lazily unmounted on drop, so it goes even if the test failed
+/// with a process still using it.
+struct Tmpfs {
+    path: std::path::PathBuf,
+}
+
+impl Tmpfs {
+    fn mount(path: &std::path::Path, size: &str) -> anyhow::Result<Tmpfs> {
+        std::fs::create_dir_all(path)?;
+        let out = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(path)
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "mounting a tmpfs at {} failed: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(Tmpfs { path: path.into() })
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        // Nothing more to do if it fails: the mount point is under the test's temp dir.
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .status();
+    }
+}
+
+/// Writes zeros to `path` until the file system says it is full.
+fn fill(path: &std::path::Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path)?;
+    let chunk = vec![0u8; 64 * 1024];
+    loop {
+        match f.write_all(&chunk).and_then(|()| f.sync_data()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(28) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// `POST /services/create` of a zero-replica service carrying a label of `label_bytes` (so each
+/// write takes room in the raft log).
+fn create_sized(
+    d: &TestDaemon,
+    name: &str,
+    label_bytes: usize,
+) -> anyhow::Result<shoal_testkit::ApiResponse> {
+    let body = serde_json::json!({
+        "Name": name,
+        "Labels": {"blob": "x".repeat(label_bytes)},
+        "Mode": {"Replicated": {"Replicas": 0}},
+        "TaskTemplate": {"ContainerSpec": {"Image": "busybox"}},
+    })
+    .to_string();
+    d.api("POST", "/v1.44/services/create", Some(&body))
+}
+
+fn service_names(d: &TestDaemon) -> anyhow::Result<std::collections::BTreeSet<String>> {
+    let list = get_json(d, "/v1.44/services")?;
+    Ok(list
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s["Spec"]["Name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+#[test]
+fn a_full_disk_refuses_writes_clearly_and_they_resume_once_space_is_freed() -> anyhow::Result<()> {
+    const LABEL: usize = 128 * 1024;
+    let mut d = TestDaemon::start(BIN)?;
+    // The data root becomes a small tmpfs (the daemon is restarted onto it before the swarm
+    // exists, so raft lives there from the start).
+    d.signal_and_wait(nix::sys::signal::Signal::SIGTERM)?;
+    let _tmpfs = Tmpfs::mount(&d.data_root, "32m")?;
+    d.restart()?;
+    d.shoal(&["swarm", "init"]).ok()?;
+    let root = d.data_root.display().to_string();
+
+    let mut acked = Vec::new();
+    for i in 0..3 {
+        let name = format!("before-{i}");
+        let resp = create_sized(&d, &name, LABEL)?;
+        anyhow::ensure!(
+            resp.status == 201,
+            "{name}: {} {}",
+            resp.status,
+            resp.text()
+        );
+        acked.push(name);
+    }
+
+    let filler = d.data_root.join("filler");
+    fill(&filler)?;
+    // The raft file may still have free pages inside; write until the disk runs out.
+    let mut refused = None;
+    for i in 0..200 {
+        let name = format!("fill-{i}");
+        let resp = create_sized(&d, &name, LABEL)?;
+        if resp.status == 201 {
+            acked.push(name);
+        } else {
+            refused = Some(resp);
+            break;
+        }
+    }
+    let refused =
+        refused.ok_or_else(|| anyhow::anyhow!("200 writes on a full disk all succeeded"))?;
+    let text = refused.text();
+    anyhow::ensure!(
+        refused.status == 503 && text.contains("ENOSPC") && text.contains(&root),
+        "the write on a full disk must fail naming ENOSPC and the data root {root}: {} {text}",
+        refused.status
+    );
+
+    // While the disk is full, writes are refused at once, with the same words.
+    let started = Instant::now();
+    let again = d.create_empty_service("while-full").failed()?;
+    anyhow::ensure!(
+        started.elapsed() < PROMPT,
+        "a write on a full disk took {:?}",
+        started.elapsed()
+    );
+    anyhow::ensure!(
+        again.stderr.contains("ENOSPC") && again.stderr.contains(&root),
+        "CLI error on a full disk: {}",
+        again.stderr
+    );
+    let info = get_json(&d, "/v1.44/info")?;
+    let error = info["Swarm"]["Error"].as_str().unwrap_or_default();
+    anyhow::ensure!(
+        error.contains("ENOSPC") && error.contains(&root),
+        "info's Swarm.Error on a full disk: {error:?}"
+    );
+    let shown = d.shoal(&["info"]).ok()?;
+    anyhow::ensure!(
+        shown
+            .stdout
+            .contains("Error: no space left on device (ENOSPC)"),
+        "shoal info on a full disk:\n{}",
+        shown.stdout
+    );
+
+    // Freeing space lets writes through again, without a restart.
+    std::fs::remove_file(&filler)?;
+    wait_until("a write to succeed once space is freed", CONVERGE, || {
+        d.create_empty_service("after-free").ok().is_ok()
+    })?;
+    acked.push("after-free".to_string());
+    let resp = create_sized(&d, "after-free-big", LABEL)?;
+    anyhow::ensure!(
+        resp.status == 201,
+        "after-free-big: {} {}",
+        resp.status,
+        resp.text()
+    );
+    acked.push("after-free-big".to_string());
+    wait_until("info to clear the error", CONVERGE, || {
+        get_json(&d, "/v1.44/info")
+            .is_ok_and(|i| i["Swarm"]["Error"].as_str().is_some_and(str::is_empty))
+    })?;
+
+    // Nothing acknowledged was lost, even across a SIGKILL. (Entries after the last durable
+    // commit pointer are applied once the restarted leader commits again: wait for them.)
+    d.kill_and_restart()?;
+    let mut missing = Vec::new();
+    let all_there = wait_until(
+        "every acknowledged service after a restart",
+        CONVERGE,
+        || {
+            missing = match service_names(&d) {
+                Ok(names) => acked
+                    .iter()
+                    .filter(|n| !names.contains(*n))
+                    .cloned()
+                    .collect(),
+                Err(_) => acked.clone(),
+            };
+            missing.is_empty()
+        },
+    );
+    anyhow::ensure!(all_there.is_ok(), "acknowledged writes lost: {missing:?}");
+
+    // A daemon stopped while it waits for space stops promptly, and starts again once space
+    // is freed, with everything acknowledged.
+    fill(&filler)?;
+    let mut full = false;
+    for i in 0..200 {
+        let name = format!("refill-{i}");
+        if create_sized(&d, &name, LABEL)?.status == 201 {
+            acked.push(name);
+        } else {
+            full = true;
+            break;
+        }
+    }
+    anyhow::ensure!(full, "200 writes on a full disk all succeeded");
+    let started = Instant::now();
+    d.signal_and_wait(nix::sys::signal::Signal::SIGTERM)?;
+    anyhow::ensure!(
+        started.elapsed() < STOP_WAIT,
+        "SIGTERM on a full disk took {:?} to stop the daemon",
+        started.elapsed()
+    );
+    std::fs::remove_file(&filler)?;
+    d.restart()?;
+    let all_there = wait_until(
+        "every acknowledged service after a stop on a full disk",
+        CONVERGE,
+        || {
+            missing = match service_names(&d) {
+                Ok(names) => acked
+                    .iter()
+                    .filter(|n| !names.contains(*n))
+                    .cloned()
+                    .collect(),
+                Err(_) => acked.clone(),
+            };
+            missing.is_empty()
+        },
+    );
+    anyhow::ensure!(all_there.is_ok(), "acknowledged writes lost: {missing:?}");
     Ok(())
 }

@@ -55,7 +55,9 @@ impl From<StoreError> for ApiError {
             StoreError::NameConflict { .. } | StoreError::IdConflict { .. } => StatusCode::CONFLICT,
             // moby answers 500 (gRPC Unknown) for a stale version; no client depends on it.
             StoreError::OutOfSequence { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-            StoreError::NoLeader | StoreError::Shutdown => StatusCode::SERVICE_UNAVAILABLE,
+            StoreError::NoLeader | StoreError::Shutdown | StoreError::NoSpace { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             StoreError::TooLarge { .. } => StatusCode::BAD_REQUEST,
             StoreError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };

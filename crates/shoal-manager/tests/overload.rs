@@ -7,7 +7,8 @@ mod common;
 use common::{Harness, replicated, replicated_job};
 use shoal_store::Tables;
 use shoal_types::api::ServiceSpec;
-use shoal_types::{ServiceId, TaskState};
+use shoal_types::dispatch::{SessionRequest, StatusBatch, StatusUpdate};
+use shoal_types::{ServiceId, TaskState, TaskStatus};
 
 /// Tasks of `service` that occupy a slot (desired state RUNNING or below).
 fn runnable(t: &Tables, service: &ServiceId) -> usize {
@@ -56,6 +57,73 @@ async fn a_service_whose_tasks_overflow_a_transaction_converges_and_blocks_no_ot
         runnable(t, &big) == 1
     })
     .await;
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_status_batch_for_300_tasks_with_a_16_kib_spec_commits() {
+    // 300 tasks of 16 KiB are three times a raft entry: the status writer must split them.
+    let h = Harness::start(5).await;
+    h.add_bare_node("n1").await;
+    let mut assignments = h
+        .dispatcher
+        .session(SessionRequest {
+            node_id: "n1".into(),
+            description: Default::default(),
+        })
+        .await
+        .expect("a session for n1");
+    let session_id = assignments
+        .recv()
+        .await
+        .expect("first assignments")
+        .session_id;
+    let big = h
+        .create_service(with_env_bytes(replicated("big", 300), 16 * 1024))
+        .await;
+    h.wait_for("300 tasks of the 16 KiB service assigned to n1", |t| {
+        t.tasks
+            .find("service", big.as_str())
+            .iter()
+            .filter(|task| {
+                task.status.state == TaskState::Assigned && task.node_id.as_str() == "n1"
+            })
+            .count()
+            == 300
+    })
+    .await;
+    let updates: Vec<StatusUpdate> = h
+        .tasks(&big)
+        .into_iter()
+        .map(|task| StatusUpdate {
+            task_id: task.id,
+            status: TaskStatus {
+                state: TaskState::Running,
+                ..Default::default()
+            },
+        })
+        .collect();
+    h.dispatcher
+        .heartbeat(&"n1".into(), &session_id)
+        .await
+        .expect("heartbeat");
+    h.dispatcher
+        .update_status(StatusBatch {
+            node_id: "n1".into(),
+            session_id,
+            updates,
+        })
+        .await
+        .expect("300 status updates of 16 KiB tasks are written");
+    let running = h.store.view(|t| {
+        t.tasks
+            .find("service", big.as_str())
+            .iter()
+            .filter(|task| task.status.state == TaskState::Running)
+            .count()
+    });
+    assert_eq!(running, 300, "every reported task is running in the store");
+    drop(assignments);
     h.stop().await;
 }
 

@@ -9,11 +9,17 @@
 //! cut off from it: a partition), or a leader that cannot be reached, the write fails with
 //! [`StoreError::NoLeader`] (Docker's "The swarm does not have a leader…"); nothing retries
 //! behind the caller's back, since the proposal may or may not have been committed.
+//!
+//! While this manager's raft file is out of space ([`RaftNode::no_space`]), every write fails
+//! at once with [`StoreError::NoSpace`] naming the data root, and one already waiting to commit
+//! fails as soon as the condition is seen (raft keeps it and commits it once space is freed,
+//! as with a commit timeout). Writes resume by themselves when a raft write succeeds again.
 
 use futures::future::BoxFuture;
 use shoal_cluster::{ClusterClient, ClusterError, ProposeRequest};
-use shoal_raft::RaftNode;
+use shoal_raft::{NoSpace, RaftNode};
 use shoal_store::{MemoryStore, Proposal, Proposer, StoreError};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,6 +69,16 @@ pub struct ForwardingProposer {
     pub client: ClusterClient,
     pub store: Arc<MemoryStore>,
     pub leader_contact: crate::manager::LeaderContact,
+    /// The daemon's `--data-root`, named in the out-of-space error.
+    pub data_root: PathBuf,
+}
+
+/// The error of a write refused because the raft file at `full.file` is out of space.
+pub fn no_space_error(data_root: &Path, full: &NoSpace) -> StoreError {
+    StoreError::NoSpace {
+        data_root: data_root.display().to_string(),
+        file: full.file.display().to_string(),
+    }
 }
 
 impl ForwardingProposer {
@@ -125,12 +141,28 @@ pub fn leader_addr(raft: &RaftNode) -> Option<String> {
 impl Proposer for ForwardingProposer {
     fn propose(&self, proposal: Proposal) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(async move {
+            let mut no_space = self.raft.watch_no_space();
+            if let Some(full) = no_space.borrow_and_update().as_ref() {
+                return Err(no_space_error(&self.data_root, full));
+            }
             if self.raft.is_leader() {
                 if !leader_has_quorum(&self.raft) {
                     return Err(StoreError::NoLeader);
                 }
                 let local = tokio::time::timeout(COMMIT_WAIT, self.local.propose(proposal.clone()));
-                match local.await {
+                let full = async {
+                    // Resolves with the condition once it is set; never while it is not.
+                    let seen = no_space.wait_for(Option::is_some).await.map(|f| f.clone());
+                    match seen {
+                        Ok(full) => full,
+                        Err(_) => std::future::pending().await,
+                    }
+                };
+                let local = tokio::select! {
+                    r = local => r,
+                    Some(full) = full => return Err(no_space_error(&self.data_root, &full)),
+                };
+                match local {
                     Err(_) => return Err(StoreError::NoLeader),
                     // Leadership moved while proposing: hand the write to the new leader.
                     Ok(Err(StoreError::NoLeader)) => {}

@@ -30,7 +30,14 @@ impl Daemon {
             swarm["RemoteManagers"] = remotes.into();
         }
         let (mut services, mut tasks) = (0usize, 0usize);
+        let mut warnings: Vec<String> = Vec::new();
         if let Some((st, rt)) = self.manager_runtime() {
+            // As dockerd shows a node's error: in `Swarm.Error` and among the warnings.
+            if let Some(full) = rt.raft.no_space() {
+                let err = crate::forward::no_space_error(&self.paths.root, &full).to_string();
+                warnings.push(format!("WARNING: {err}"));
+                swarm["Error"] = err.into();
+            }
             let adv_ip = st
                 .advertise_addr
                 .rsplit_once(':')
@@ -114,7 +121,7 @@ impl Daemon {
             "RuncCommit": { "ID": "" },
             "InitCommit": { "ID": "" },
             "SecurityOptions": [],
-            "Warnings": null,
+            "Warnings": if warnings.is_empty() { serde_json::Value::Null } else { warnings.into() },
             "EngineVersion": h.engine_version,
         })
     }

@@ -27,7 +27,9 @@ pub const INVALID_JOIN_TOKEN: &str =
 
 fn store_err(e: StoreError) -> ClusterError {
     match e {
-        StoreError::NoLeader | StoreError::Shutdown => ClusterError::Unavailable(e.to_string()),
+        StoreError::NoLeader | StoreError::Shutdown | StoreError::NoSpace { .. } => {
+            ClusterError::Unavailable(e.to_string())
+        }
         other => ClusterError::Internal(other.to_string()),
     }
 }

@@ -102,6 +102,7 @@ impl ManagerRuntime {
             local: raft.proposer(),
             client: tls.client(),
             store: store.clone(),
+            data_root: paths.root.clone(),
         });
         let handle = StoreHandle::new(store, proposer);
         let seen: ReachMap = Arc::default();

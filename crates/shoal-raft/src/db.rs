@@ -7,12 +7,23 @@
 //! `Durability::Immediate` (fsync); the committed pointer commits with `Durability::None` and
 //! becomes durable with the next immediate commit, which is safe because a lower committed
 //! pointer only means replaying fewer entries at start-up.
+//!
+//! A full disk is waited out, not reported to openraft (which would stop raft for good): a
+//! call that fails with ENOSPC records the condition (`space.rs`), and [`RaftDb::run`] closes
+//! the file, waits [`NO_SPACE_RETRY`], reopens it and runs the call again until it succeeds.
+//! Reopening is needed because redb refuses every call after an I/O error until it is
+//! reopened; it then holds exactly what was committed before the failure. Every call here is
+//! idempotent (inserts and removals by key), so running one again is safe.
 
 use crate::error::RaftError;
 use crate::record::{self, Record};
 use crate::sealer::Sealer;
+use crate::space::{NO_SPACE_RETRY, SpaceState, is_no_space};
 use crate::types::{Entry, LogId, SnapshotMeta};
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use parking_lot::{MappedRwLockReadGuard, RwLock, RwLockReadGuard};
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt::Display;
@@ -40,9 +51,12 @@ const SNAPSHOT_META_LEN_BYTES: usize = 4;
 /// The open raft file plus the sealer for its records. Shared by the log store and the state
 /// machine behind an `Arc`; redb serialises write transactions.
 pub(crate) struct RaftDb {
-    db: Database,
+    /// `None` only between closing the file after running out of space and reopening it.
+    /// Calls hold the read guard for their whole transaction, so a reopen waits for them.
+    db: RwLock<Option<Database>>,
     path: PathBuf,
     sealer: Arc<dyn Sealer>,
+    space: Arc<SpaceState>,
     /// Dropped after `db` (fields drop in declaration order), so a receiver learns that the
     /// file is closed, not merely that the last `Arc` is going away.
     closed: tokio::sync::watch::Sender<()>,
@@ -68,12 +82,8 @@ impl RaftDb {
             source,
         })?;
         let path = dir.join(FILE_NAME);
-        let mut builder = Database::builder();
-        // redb's default cache is 1 GiB; the swarm store is megabytes and lives in memory
-        // anyway, so a small cache keeps an idle manager's footprint small.
-        builder.set_cache_size(CACHE_BYTES);
         let db = if path.exists() {
-            builder.open(&path).map_err(|e| match e {
+            open_file(&path).map_err(|e| match e {
                 redb::DatabaseError::DatabaseAlreadyOpen => RaftError::Storage {
                     path: path.clone(),
                     op: "open",
@@ -85,7 +95,7 @@ impl RaftDb {
                 },
             })?
         } else {
-            builder.create(&path).map_err(|e| RaftError::Storage {
+            builder().create(&path).map_err(|e| RaftError::Storage {
                 path: path.clone(),
                 op: "create",
                 reason: e.to_string(),
@@ -99,9 +109,10 @@ impl RaftDb {
             },
         )?;
         let this = Self {
-            db,
+            db: RwLock::new(Some(db)),
             path,
             sealer,
+            space: Arc::new(SpaceState::new()),
             closed: tokio::sync::watch::Sender::new(()),
         };
         this.create_tables()?;
@@ -119,21 +130,88 @@ impl RaftDb {
         &self.path
     }
 
+    /// The out-of-space condition and its watch.
+    pub(crate) fn space(&self) -> Arc<SpaceState> {
+        Arc::clone(&self.space)
+    }
+
     /// Runs blocking `f` on tokio's blocking pool, so redb I/O never stalls a worker thread.
+    ///
+    /// While `f` fails for lack of space, waits [`NO_SPACE_RETRY`], reopens the file and runs
+    /// it again, until it succeeds or the node stops (then the out-of-space error is returned).
+    /// `f` must be idempotent; every call in this file is.
     pub(crate) async fn run<T, F>(self: &Arc<Self>, op: &'static str, f: F) -> Result<T, RaftError>
     where
         T: Send + 'static,
-        F: FnOnce(&RaftDb) -> Result<T, RaftError> + Send + 'static,
+        F: Fn(&RaftDb) -> Result<T, RaftError> + Send + Sync + 'static,
     {
-        let db = Arc::clone(self);
-        let path = self.path.clone();
-        tokio::task::spawn_blocking(move || f(&db))
+        let f = Arc::new(f);
+        let mut stopping = self.space.stopping();
+        loop {
+            let (db, call) = (Arc::clone(self), Arc::clone(&f));
+            match self.blocking(op, move || call(&db)).await? {
+                Err(e @ RaftError::NoSpace { .. }) => {
+                    if *stopping.borrow_and_update() {
+                        return Err(e);
+                    }
+                    tracing::debug!(op, error = %e, "waiting for space on the raft file's disk");
+                    tokio::select! {
+                        biased;
+                        _ = stopping.changed() => return Err(e),
+                        () = tokio::time::sleep(NO_SPACE_RETRY) => {}
+                    }
+                    let db = Arc::clone(self);
+                    // A failed reopen leaves the file closed; the next call then fails for lack
+                    // of space again and the loop goes on.
+                    if let Err(e) = self.blocking(op, move || db.reopen()).await? {
+                        tracing::debug!(op, error = %e, "reopening the raft file failed");
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, RaftError> {
+        tokio::task::spawn_blocking(f)
             .await
             .map_err(|e| RaftError::Storage {
-                path,
+                path: self.path.clone(),
                 op,
                 reason: format!("blocking task failed: {e}"),
-            })?
+            })
+    }
+
+    /// Closes the file (releasing redb's lock on it) and opens it again, which clears redb's
+    /// refusal after an I/O error and recovers the last committed state.
+    fn reopen(&self) -> Result<(), RaftError> {
+        let mut guard = self.db.write();
+        // Dropped first: redb refuses to open a file another `Database` still holds.
+        guard.take();
+        let db = open_file(&self.path).map_err(|e| self.fail("reopen").io(e))?;
+        *guard = Some(db);
+        Ok(())
+    }
+
+    /// The open database, for one call. Fails for lack of space while the file is closed
+    /// between two attempts to reopen it.
+    fn db(&self) -> Result<MappedRwLockReadGuard<'_, Database>, RaftError> {
+        RwLockReadGuard::try_map(self.db.read(), Option::as_ref).map_err(|_| RaftError::NoSpace {
+            path: self.path.clone(),
+            op: "open",
+            reason: "the raft file is closed until space is freed".into(),
+        })
+    }
+
+    /// Commits `tx`; success clears the out-of-space condition.
+    fn commit(&self, tx: WriteTransaction, fail: &Fail<'_>) -> Result<(), RaftError> {
+        tx.commit().map_err(|e| fail.io(e))?;
+        self.space.clear();
+        Ok(())
     }
 
     fn corrupt(&self, reason: impl Display) -> RaftError {
@@ -143,21 +221,24 @@ impl RaftDb {
         }
     }
 
-    fn fail(&self, op: &'static str) -> impl Fn(&dyn Display) -> RaftError + '_ {
-        move |e| RaftError::Storage {
-            path: self.path.clone(),
-            op,
-            reason: e.to_string(),
-        }
+    fn fail(&self, op: &'static str) -> Fail<'_> {
+        Fail { db: self, op }
     }
 
+    /// Opening the tables fails as corruption, except for lack of space (start-up on a full
+    /// disk says so).
     fn create_tables(&self) -> Result<(), RaftError> {
-        let fail = |e: &dyn Display| self.corrupt(format_args!("opening tables: {e}"));
-        let tx = self.db.begin_write().map_err(|e| fail(&e))?;
-        tx.open_table(LOG).map_err(|e| fail(&e))?;
-        tx.open_table(META).map_err(|e| fail(&e))?;
-        tx.open_table(SNAPSHOT).map_err(|e| fail(&e))?;
-        tx.commit().map_err(|e| fail(&e))
+        let f = self.fail("create tables");
+        let fail = |e: redb::Error| match f.io(e) {
+            e @ RaftError::NoSpace { .. } => e,
+            e => self.corrupt(format_args!("opening tables: {e}")),
+        };
+        let db = self.db()?;
+        let tx = db.begin_write().map_err(|e| fail(e.into()))?;
+        tx.open_table(LOG).map_err(|e| fail(e.into()))?;
+        tx.open_table(META).map_err(|e| fail(e.into()))?;
+        tx.open_table(SNAPSHOT).map_err(|e| fail(e.into()))?;
+        tx.commit().map_err(|e| fail(e.into()))
     }
 
     /// Reads every record once: pointers, the snapshot, and each log entry (which must decrypt,
@@ -207,16 +288,18 @@ impl RaftDb {
                 )
             })
             .collect();
-        let mut tx = self.db.begin_write().map_err(|e| fail(&e))?;
+        let db = self.db()?;
+        let mut tx = db.begin_write().map_err(|e| fail.io(e))?;
         tx.set_durability(Durability::Immediate)
-            .map_err(|e| fail(&e))?;
+            .map_err(|e| fail.io(e))?;
         {
-            let mut log = tx.open_table(LOG).map_err(|e| fail(&e))?;
+            let mut log = tx.open_table(LOG).map_err(|e| fail.io(e))?;
             for (index, bytes) in &sealed {
-                log.insert(*index, bytes.as_slice()).map_err(|e| fail(&e))?;
+                log.insert(*index, bytes.as_slice())
+                    .map_err(|e| fail.io(e))?;
             }
         }
-        tx.commit().map_err(|e| fail(&e))?;
+        self.commit(tx, &fail)?;
         Ok(sealed.iter().map(|(_, b)| b.len()).collect())
     }
 
@@ -228,11 +311,12 @@ impl RaftDb {
         end: Bound<u64>,
     ) -> Result<Vec<Entry>, RaftError> {
         let fail = self.fail("read log entries");
-        let tx = self.db.begin_read().map_err(|e| fail(&e))?;
-        let log = tx.open_table(LOG).map_err(|e| fail(&e))?;
+        let db = self.db()?;
+        let tx = db.begin_read().map_err(|e| fail.io(e))?;
+        let log = tx.open_table(LOG).map_err(|e| fail.io(e))?;
         let mut out = Vec::new();
-        for item in log.range::<u64>((start, end)).map_err(|e| fail(&e))? {
-            let (k, v) = item.map_err(|e| fail(&e))?;
+        for item in log.range::<u64>((start, end)).map_err(|e| fail.io(e))? {
+            let (k, v) = item.map_err(|e| fail.io(e))?;
             let index = k.value();
             let entry: Entry =
                 record::open_json(self.sealer.as_ref(), Record::Log(index), v.value())
@@ -251,9 +335,10 @@ impl RaftDb {
     /// Log id of the last entry, if any.
     pub(crate) fn last_log_id(&self) -> Result<Option<LogId>, RaftError> {
         let fail = self.fail("read last log entry");
-        let tx = self.db.begin_read().map_err(|e| fail(&e))?;
-        let log = tx.open_table(LOG).map_err(|e| fail(&e))?;
-        let Some((k, v)) = log.last().map_err(|e| fail(&e))? else {
+        let db = self.db()?;
+        let tx = db.begin_read().map_err(|e| fail.io(e))?;
+        let log = tx.open_table(LOG).map_err(|e| fail.io(e))?;
+        let Some((k, v)) = log.last().map_err(|e| fail.io(e))? else {
             return Ok(None);
         };
         let index = k.value();
@@ -284,28 +369,29 @@ impl RaftDb {
         purged: Option<&LogId>,
     ) -> Result<(), RaftError> {
         let fail = self.fail("remove log entries");
-        let mut tx = self.db.begin_write().map_err(|e| fail(&e))?;
+        let db = self.db()?;
+        let mut tx = db.begin_write().map_err(|e| fail.io(e))?;
         tx.set_durability(Durability::Immediate)
-            .map_err(|e| fail(&e))?;
+            .map_err(|e| fail.io(e))?;
         {
-            let mut log = tx.open_table(LOG).map_err(|e| fail(&e))?;
+            let mut log = tx.open_table(LOG).map_err(|e| fail.io(e))?;
             let keys: Vec<u64> = log
                 .range::<u64>((start, end))
-                .map_err(|e| fail(&e))?
+                .map_err(|e| fail.io(e))?
                 .map(|item| item.map(|(k, _)| k.value()))
                 .collect::<Result<_, _>>()
-                .map_err(|e| fail(&e))?;
+                .map_err(|e| fail.io(e))?;
             for k in keys {
-                log.remove(k).map_err(|e| fail(&e))?;
+                log.remove(k).map_err(|e| fail.io(e))?;
             }
             if let Some(p) = purged {
-                let mut meta = tx.open_table(META).map_err(|e| fail(&e))?;
+                let mut meta = tx.open_table(META).map_err(|e| fail.io(e))?;
                 let sealed = record::seal_json(self.sealer.as_ref(), Record::Purged, p);
                 meta.insert(Record::Purged.meta_key(), sealed.as_slice())
-                    .map_err(|e| fail(&e))?;
+                    .map_err(|e| fail.io(e))?;
             }
         }
-        tx.commit().map_err(|e| fail(&e))
+        self.commit(tx, &fail)
     }
 
     // ---- meta ------------------------------------------------------------------------------
@@ -316,9 +402,10 @@ impl RaftDb {
         rec: Record,
     ) -> Result<Option<T>, RaftError> {
         let fail = self.fail("read raft metadata");
-        let tx = self.db.begin_read().map_err(|e| fail(&e))?;
-        let meta = tx.open_table(META).map_err(|e| fail(&e))?;
-        let Some(v) = meta.get(rec.meta_key()).map_err(|e| fail(&e))? else {
+        let db = self.db()?;
+        let tx = db.begin_read().map_err(|e| fail.io(e))?;
+        let meta = tx.open_table(META).map_err(|e| fail.io(e))?;
+        let Some(v) = meta.get(rec.meta_key()).map_err(|e| fail.io(e))? else {
             return Ok(None);
         };
         record::open_json(self.sealer.as_ref(), rec, v.value())
@@ -335,14 +422,15 @@ impl RaftDb {
     ) -> Result<(), RaftError> {
         let fail = self.fail("write raft metadata");
         let sealed = record::seal_json(self.sealer.as_ref(), rec, value);
-        let mut tx = self.db.begin_write().map_err(|e| fail(&e))?;
-        tx.set_durability(durability).map_err(|e| fail(&e))?;
+        let db = self.db()?;
+        let mut tx = db.begin_write().map_err(|e| fail.io(e))?;
+        tx.set_durability(durability).map_err(|e| fail.io(e))?;
         {
-            let mut meta = tx.open_table(META).map_err(|e| fail(&e))?;
+            let mut meta = tx.open_table(META).map_err(|e| fail.io(e))?;
             meta.insert(rec.meta_key(), sealed.as_slice())
-                .map_err(|e| fail(&e))?;
+                .map_err(|e| fail.io(e))?;
         }
-        tx.commit().map_err(|e| fail(&e))
+        self.commit(tx, &fail)
     }
 
     // ---- snapshot --------------------------------------------------------------------------
@@ -350,9 +438,10 @@ impl RaftDb {
     /// The latest snapshot: its metadata and data (the JSON of a store snapshot).
     pub(crate) fn read_snapshot(&self) -> Result<Option<(SnapshotMeta, Vec<u8>)>, RaftError> {
         let fail = self.fail("read snapshot");
-        let tx = self.db.begin_read().map_err(|e| fail(&e))?;
-        let table = tx.open_table(SNAPSHOT).map_err(|e| fail(&e))?;
-        let Some((k, v)) = table.last().map_err(|e| fail(&e))? else {
+        let db = self.db()?;
+        let tx = db.begin_read().map_err(|e| fail.io(e))?;
+        let table = tx.open_table(SNAPSHOT).map_err(|e| fail.io(e))?;
+        let Some((k, v)) = table.last().map_err(|e| fail.io(e))? else {
             return Ok(None);
         };
         let index = k.value();
@@ -382,37 +471,88 @@ impl RaftDb {
     ) -> Result<bool, RaftError> {
         let fail = self.fail("write snapshot");
         let index = meta.last_log_id.as_ref().map_or(0, |l| l.index);
-        let meta_json = serde_json::to_vec(meta).map_err(|e| fail(&e))?;
-        let len = u32::try_from(meta_json.len()).map_err(|e| fail(&e))?;
+        let meta_json = serde_json::to_vec(meta).map_err(|e| fail.other(&e))?;
+        let len = u32::try_from(meta_json.len()).map_err(|e| fail.other(&e))?;
         let mut plain = Vec::with_capacity(SNAPSHOT_META_LEN_BYTES + meta_json.len() + data.len());
         plain.extend_from_slice(&len.to_be_bytes());
         plain.extend_from_slice(&meta_json);
         plain.extend_from_slice(data);
         let sealed = record::seal_raw(self.sealer.as_ref(), Record::Snapshot(index), &plain);
 
-        let mut tx = self.db.begin_write().map_err(|e| fail(&e))?;
+        let db = self.db()?;
+
+        let mut tx = db.begin_write().map_err(|e| fail.io(e))?;
         tx.set_durability(Durability::Immediate)
-            .map_err(|e| fail(&e))?;
+            .map_err(|e| fail.io(e))?;
         {
-            let mut table = tx.open_table(SNAPSHOT).map_err(|e| fail(&e))?;
+            let mut table = tx.open_table(SNAPSHOT).map_err(|e| fail.io(e))?;
             let existing: Vec<u64> = table
                 .iter()
-                .map_err(|e| fail(&e))?
+                .map_err(|e| fail.io(e))?
                 .map(|item| item.map(|(k, _)| k.value()))
                 .collect::<Result<_, _>>()
-                .map_err(|e| fail(&e))?;
+                .map_err(|e| fail.io(e))?;
             if existing.iter().any(|&k| k > index) {
                 return Ok(false);
             }
             for k in existing {
-                table.remove(k).map_err(|e| fail(&e))?;
+                table.remove(k).map_err(|e| fail.io(e))?;
             }
             table
                 .insert(index, sealed.as_slice())
-                .map_err(|e| fail(&e))?;
+                .map_err(|e| fail.io(e))?;
         }
-        tx.commit().map_err(|e| fail(&e))?;
+        self.commit(tx, &fail)?;
         Ok(true)
+    }
+}
+
+/// redb's settings for the raft file.
+fn builder() -> redb::Builder {
+    let mut builder = Database::builder();
+    // redb's default cache is 1 GiB; the swarm store is megabytes and lives in memory
+    // anyway, so a small cache keeps an idle manager's footprint small.
+    builder.set_cache_size(CACHE_BYTES);
+    builder
+}
+
+fn open_file(path: &Path) -> Result<Database, redb::DatabaseError> {
+    builder().open(path)
+}
+
+/// Turns redb's errors of one operation into [`RaftError`]s naming the file and operation.
+struct Fail<'a> {
+    db: &'a RaftDb,
+    op: &'static str,
+}
+
+impl Fail<'_> {
+    /// A redb error. Lack of space is [`RaftError::NoSpace`] and recorded; so is redb's
+    /// refusal after an earlier I/O error while the disk is known to be full (the file is
+    /// reopened before the next try).
+    fn io(&self, e: impl Into<redb::Error>) -> RaftError {
+        let e: redb::Error = e.into();
+        let no_space = match &e {
+            redb::Error::Io(io) => is_no_space(io),
+            redb::Error::PreviousIo => self.db.space.current().is_some(),
+            _ => false,
+        };
+        let (path, op, reason) = (self.db.path.clone(), self.op, e.to_string());
+        if no_space {
+            self.db.space.set_full(path.clone(), op, reason.clone());
+            RaftError::NoSpace { path, op, reason }
+        } else {
+            RaftError::Storage { path, op, reason }
+        }
+    }
+
+    /// Any other failure of the operation.
+    fn other(&self, e: &dyn Display) -> RaftError {
+        RaftError::Storage {
+            path: self.db.path.clone(),
+            op: self.op,
+            reason: e.to_string(),
+        }
     }
 }
 

@@ -15,6 +15,14 @@ pub enum RaftError {
         op: &'static str,
         reason: String,
     },
+    /// A write of the raft file failed for lack of space (ENOSPC or EDQUOT). Storage calls wait
+    /// this out (see `space.rs`); it is returned only when the node stops meanwhile.
+    #[error("raft log {path}: {op} failed: no space left on device (ENOSPC): {reason}")]
+    NoSpace {
+        path: PathBuf,
+        op: &'static str,
+        reason: String,
+    },
     /// The raft directory could not be created.
     #[error("cannot create raft directory {path}: {source}")]
     CreateDir {

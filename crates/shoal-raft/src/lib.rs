@@ -12,11 +12,13 @@
 //!   [`RaftNode::handle_append`] and friends.
 //! - [`force_new_cluster`] rewrites a stopped member's log so it is the sole voter
 //!   (`swarm init --force-new-cluster`), keeping its store.
+//! - A full disk stops nothing for good: storage calls wait until space is freed and then go
+//!   on; [`RaftNode::no_space`] reports the condition meanwhile so writes can be refused.
 //! - Snapshots every [`SNAPSHOT_INTERVAL`] entries, keeping
 //!   [`LOG_ENTRIES_FOR_SLOW_FOLLOWERS`] behind, as SwarmKit does.
 //!
 //! Module map: `types` (openraft type config), `sealer` + `record` (encryption at rest), `db`
-//! (the redb file), `log_store` and `state_machine` (openraft storage traits), `network`
+//! (the redb file), `space` (the out-of-space condition), `log_store` and `state_machine` (openraft storage traits), `network`
 //! (transport seam), `proposer`, `node`, `config`, `bench` (write benchmark).
 
 pub mod bench;
@@ -30,6 +32,7 @@ pub mod node;
 pub mod proposer;
 mod record;
 pub mod sealer;
+pub mod space;
 pub mod state_machine;
 pub mod types;
 
@@ -46,6 +49,7 @@ pub use network::{Peer, RaftTransport, TransportError, UnreachableTransport};
 pub use node::{RaftHandle, RaftNode};
 pub use proposer::RaftProposer;
 pub use sealer::{SealError, Sealer, XChaChaSealer};
+pub use space::{NO_SPACE_RETRY, NoSpace};
 pub use state_machine::StateMachine;
 pub use types::{NodeId, PeerNode, Request, Response, TypeConfig};
 #[cfg(test)]

@@ -228,16 +228,17 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         }
         // Awaiting the fsync here keeps writes serialised (openraft's rule) and the entries
         // readable once this returns; openraft batches concurrent proposals meanwhile.
+        // Shared with the call, which may run more than once (a full disk is waited out).
+        let entries = Arc::new(entries);
+        let appended = Arc::clone(&entries);
         let res = self
             .db
-            .run("append log entries", move |db| {
-                let sizes = db.append(&entries)?;
-                Ok((entries, sizes))
-            })
+            .run("append log entries", move |db| db.append(&appended))
             .await
             .map_err(|e| e.into_io());
         match res {
-            Ok((entries, sizes)) => {
+            Ok(sizes) => {
+                let entries = Arc::unwrap_or_clone(entries);
                 self.cache.lock().insert(entries, sizes);
                 callback.io_completed(Ok(()));
                 Ok(())

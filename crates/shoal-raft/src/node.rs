@@ -7,6 +7,7 @@ use crate::log_store::LogStore;
 use crate::network::{NetworkFactory, RaftTransport};
 use crate::proposer::RaftProposer;
 use crate::sealer::Sealer;
+use crate::space::{NoSpace, SpaceState};
 use crate::state_machine::StateMachine;
 use crate::types::{NodeId, PeerNode, Snapshot, SnapshotData, SnapshotMeta, TypeConfig, Vote};
 use openraft::async_runtime::watch::WatchReceiver;
@@ -51,6 +52,9 @@ pub struct RaftNode {
     addr: String,
     /// Signals when the last of openraft's tasks let go of the raft file and it is closed.
     db_closed: tokio::sync::watch::Receiver<()>,
+    /// Whether the raft file is out of space; also how shutdown stops storage calls that wait
+    /// for space.
+    space: Arc<SpaceState>,
 }
 
 /// How long [`RaftNode::shutdown`] waits for openraft's tasks (replication streams hold log
@@ -90,6 +94,7 @@ impl RaftNode {
 
         let network = NetworkFactory { transport };
         let db_closed = db.closed();
+        let space = db.space();
         let raft = Raft::new(node_id, config, network, LogStore::new(db), sm)
             .await
             .map_err(|e| RaftError::Raft {
@@ -102,6 +107,7 @@ impl RaftNode {
             node_id,
             addr: cfg.addr,
             db_closed,
+            space,
         };
         node.elect_if_sole_voter().await?;
         Ok(node)
@@ -180,6 +186,18 @@ impl RaftNode {
         self.raft.metrics().borrow_watched().clone()
     }
 
+    /// Whether raft is waiting for space on the raft file's disk: while it is, nothing can be
+    /// committed through this member, and writes should be refused at once. Clears by itself
+    /// once a write succeeds after space is freed.
+    pub fn no_space(&self) -> Option<NoSpace> {
+        self.space.current()
+    }
+
+    /// Follows [`no_space`](Self::no_space).
+    pub fn watch_no_space(&self) -> tokio::sync::watch::Receiver<Option<NoSpace>> {
+        self.space.subscribe()
+    }
+
     /// The proposer for [`shoal_store::StoreHandle`]: commits through this member.
     pub fn proposer(&self) -> Arc<dyn Proposer> {
         Arc::new(RaftProposer {
@@ -238,6 +256,8 @@ impl RaftNode {
     /// Stops raft and waits (up to [`CLOSE_WAIT`]) until its tasks closed the raft file, so
     /// it can be opened again (restart, `force_new_cluster`).
     pub async fn shutdown(&self) {
+        // A storage call waiting for space would hold openraft's core forever.
+        self.space.stop();
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(node.id = self.node_id, error = %e, "raft shutdown: core task failed");
         }

@@ -24,6 +24,12 @@ pub enum StoreError {
     /// The proposal is bigger than a raft entry may be.
     #[error("transaction is too large: {size} bytes, the limit is {limit}")]
     TooLarge { size: usize, limit: usize },
+    /// The manager's disk is full: its raft log cannot be written, so nothing can be committed
+    /// through it until space is freed (writes then resume by themselves).
+    #[error(
+        "no space left on device (ENOSPC) in the data root {data_root}: this manager cannot write its raft log {file}; writes resume once space is freed"
+    )]
+    NoSpace { data_root: String, file: String },
     /// The proposer is shutting down.
     #[error("the store is shutting down")]
     Shutdown,

@@ -2,7 +2,7 @@
 //! DOWN when heartbeats stop.
 
 use super::Registration;
-use crate::controller::{self, MAX_CHANGES_PER_TX};
+use crate::controller;
 use crate::error::DispatcherError;
 use parking_lot::Mutex;
 use shoal_store::{StoreError, StoreHandle};
@@ -114,25 +114,20 @@ pub(super) async fn mark_unknown(
     .await
 }
 
-/// Marks `ids` DOWN with "heartbeat failure".
+/// Marks `ids` DOWN with "heartbeat failure", in transactions sized by count and bytes (see
+/// [`controller::update_in_batches`]).
 pub(super) async fn mark_down(store: &StoreHandle, ids: &[NodeId]) -> Result<(), StoreError> {
-    for chunk in ids.chunks(MAX_CHANGES_PER_TX) {
-        controller::update_retrying(store, |tx| {
-            for id in chunk {
-                let Some(mut node) = tx.node(id.as_str()) else {
-                    continue;
-                };
-                if node.status.state == Some(NodeState::DOWN) {
-                    continue;
-                }
-                tracing::warn!(node.id = %id, "node missed its heartbeats; marking it down");
-                node.status.state = Some(NodeState::DOWN);
-                node.status.message = Some(HEARTBEAT_FAILURE.to_string());
-                tx.update(Object::Node(node))?;
-            }
-            Ok(())
-        })
-        .await?;
-    }
-    Ok(())
+    controller::update_in_batches(store, ids, |tx, id| {
+        let Some(mut node) = tx.node(id.as_str()) else {
+            return Ok(());
+        };
+        if node.status.state == Some(NodeState::DOWN) {
+            return Ok(());
+        }
+        tracing::warn!(node.id = %id, "node missed its heartbeats; marking it down");
+        node.status.state = Some(NodeState::DOWN);
+        node.status.message = Some(HEARTBEAT_FAILURE.to_string());
+        tx.update(Object::Node(node))
+    })
+    .await
 }

@@ -5,11 +5,13 @@
 //! spends its time in raft, not in the dispatcher (`shoal bench agents` ran at ~200 tasks/s).
 //! Like SwarmKit's dispatcher (`processUpdates`), every batch received goes to one queue; a
 //! writer drains whatever is queued when it is free, keeps the furthest report per task, and
-//! writes them in transactions of [`MAX_CHANGES_PER_TX`]. An agent's call returns once its
-//! updates are committed (or with the write's error, and the agent sends them again).
+//! writes them in transactions of at most [`MAX_CHANGES_PER_TX`](batch::MAX_CHANGES_PER_TX) tasks, fewer when the tasks
+//! are large (each task carries its spec, so two hundred tasks of a service with a 16 KiB spec
+//! are over a raft entry; see [`BatchSize`]). An agent's call returns once its updates are
+//! committed (or with the write's error, and the agent sends them again).
 
 use super::assignments::moves_forward;
-use crate::controller::{self, MAX_CHANGES_PER_TX};
+use crate::batch::{self, BatchSize};
 use shoal_store::{StoreError, StoreHandle};
 use shoal_types::dispatch::StatusUpdate;
 use shoal_types::{NodeId, Object, TaskId, TaskStatus};
@@ -53,31 +55,51 @@ pub(super) fn merge(batch: &[Pending]) -> Vec<(TaskId, NodeId, TaskStatus)> {
     out
 }
 
-/// Writes `updates`: forward-only, only for tasks assigned to the reporting node.
+/// Writes `updates`: forward-only, only for tasks assigned to the reporting node. Each
+/// transaction holds as many updates as fit: the size of the first task it changes lowers the
+/// count, and a transaction the store still finds too large is split (see [`BatchSize`]).
 async fn write(
     store: &StoreHandle,
     updates: &[(TaskId, NodeId, TaskStatus)],
 ) -> Result<(), StoreError> {
-    for chunk in updates.chunks(MAX_CHANGES_PER_TX) {
-        controller::update_retrying(store, |tx| {
-            for (task_id, node_id, status) in chunk {
-                let Some(mut task) = tx.task(task_id.as_str()) else {
-                    continue;
-                };
-                if &task.node_id != node_id {
-                    tracing::warn!(node.id = %node_id, task.id = %task.id, "status for a task not assigned to this node ignored");
-                    continue;
-                }
-                if !moves_forward(&task.status, status) {
-                    continue;
-                }
-                tracing::debug!(task.id = %task.id, service.id = %task.service_id, state = %status.state, "task status");
-                task.status = status.clone();
-                tx.update(Object::Task(task))?;
-            }
-            Ok(())
+    let mut size = BatchSize::default();
+    let mut rest = updates;
+    while !rest.is_empty() {
+        let mut used = 0;
+        size.update(store, |tx, limit| {
+            let sample = rest
+                .iter()
+                .find_map(|(id, _, _)| tx.task(id.as_str()))
+                .map_or(0, |task| batch::encoded_len(&task));
+            used = limit.min(batch::changes_that_fit(sample)).min(rest.len());
+            stage(tx, &rest[..used])
         })
         .await?;
+        rest = &rest[used..];
+    }
+    Ok(())
+}
+
+/// Stages `updates` in `tx`, skipping reports that do not move a task forward or come from a
+/// node the task is not assigned to.
+fn stage(
+    tx: &mut shoal_store::Tx<'_>,
+    updates: &[(TaskId, NodeId, TaskStatus)],
+) -> Result<(), StoreError> {
+    for (task_id, node_id, status) in updates {
+        let Some(mut task) = tx.task(task_id.as_str()) else {
+            continue;
+        };
+        if &task.node_id != node_id {
+            tracing::warn!(node.id = %node_id, task.id = %task.id, "status for a task not assigned to this node ignored");
+            continue;
+        }
+        if !moves_forward(&task.status, status) {
+            continue;
+        }
+        tracing::debug!(task.id = %task.id, service.id = %task.service_id, state = %status.state, "task status");
+        task.status = status.clone();
+        tx.update(Object::Task(task))?;
     }
     Ok(())
 }
