@@ -19,6 +19,10 @@ pub const MIN_API_VERSION: &str = "1.24";
 /// `Server` header value.
 pub const SERVER: &str = concat!("shoal/", env!("CARGO_PKG_VERSION"), " (linux)");
 
+/// Permissions of the API socket: root-only, as the engine's socket is to anyone outside the
+/// `docker` group.
+pub const SOCKET_MODE: u32 = 0o600;
+
 /// All routes, unprefixed; [`serve_unix`] adds the `/v1.xx` handling.
 pub fn router(backend: Arc<dyn Backend>) -> Router {
     Router::new()
@@ -30,20 +34,19 @@ pub fn router(backend: Arc<dyn Backend>) -> Router {
         .merge(routes::networks::routes())
         .merge(routes::secrets::routes())
         .merge(routes::configs::routes())
-        .fallback(|| async { ApiError::not_found("page not found") })
+        .fallback(crate::passthrough::fallback)
         .method_not_allowed_fallback(|| async { ApiError::not_found("page not found") })
         .with_state(backend)
 }
 
-fn parse_version(v: &str) -> Option<(u32, u32)> {
-    let (maj, min) = v.split_once('.')?;
-    Some((maj.parse().ok()?, min.parse().ok()?))
-}
+use crate::passthrough::parse_version;
 
 /// Strips `/v<major>.<minor>` and checks the range, then adds the headers moby sends on every
 /// response (`Api-Version`, `Ostype`, `Server`).
-async fn versioned(mut req: Request, next: Next) -> Response {
+pub(crate) async fn versioned(mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
+    let requested = crate::passthrough::RequestedUri(req.uri().clone());
+    req.extensions_mut().insert(requested);
     if let Some(rest) = path.strip_prefix("/v") {
         let (ver, tail) = rest
             .split_once('/')
@@ -80,16 +83,22 @@ async fn versioned(mut req: Request, next: Next) -> Response {
     with_headers(next.run(req).await)
 }
 
+/// Responses passed through from the engine keep the engine's own values.
 fn with_headers(mut resp: Response) -> Response {
     let h = resp.headers_mut();
-    h.insert("Api-Version", HeaderValue::from_static(API_VERSION));
-    h.insert("Ostype", HeaderValue::from_static("linux"));
-    h.insert("Server", HeaderValue::from_static(SERVER));
+    for (name, value) in [
+        ("Api-Version", API_VERSION),
+        ("Ostype", "linux"),
+        ("Server", SERVER),
+    ] {
+        h.entry(name).or_insert(HeaderValue::from_static(value));
+    }
     resp
 }
 
 /// Serves `router` on the Unix socket at `path` until `shutdown` resolves. A stale socket file
-/// is replaced; the socket is made `0660`.
+/// is replaced. The socket is made `0600`, the daemon's user only: it reaches the engine
+/// through the passthrough, so it must open to no one the engine's socket does not.
 pub async fn serve_unix(
     path: &Path,
     router: Router,
@@ -106,7 +115,7 @@ pub async fn serve_unix(
     let listener = tokio::net::UnixListener::bind(path)?;
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(SOCKET_MODE))?;
     }
     let app = axum::middleware::from_fn(versioned).layer(router);
     axum::serve(

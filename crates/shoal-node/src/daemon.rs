@@ -300,7 +300,7 @@ impl Daemon {
         self: Arc<Self>,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), NodeError> {
-        let backend: Arc<dyn Backend> = Arc::new(crate::backend::DaemonBackend(self.clone()));
+        let backend: Arc<dyn Backend> = Arc::new(crate::backend::DaemonBackend::new(self.clone()));
         let router = shoal_api::router(backend);
         let socket = self.config.socket.clone();
         tracing::info!(socket = %socket.display(), "serving the Engine API");
