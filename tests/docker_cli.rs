@@ -305,3 +305,162 @@ fn a_dead_engine_gives_an_error_at_once_and_the_socket_is_root_only() -> anyhow:
     d.docker(&["info"]).ok()?;
     Ok(())
 }
+
+/// `docker events` against `d` in the background; its lines arrive on the returned channel.
+fn follow_events(
+    d: &TestDaemon,
+    args: &[&str],
+) -> anyhow::Result<(std::process::Child, std::sync::mpsc::Receiver<String>)> {
+    let mut child = Command::new("docker")
+        .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
+        .arg("events")
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    Ok((child, rx))
+}
+
+#[test]
+fn docker_events_reports_swarm_and_engine_events() -> anyhow::Result<()> {
+    let image = ensure_busybox()?;
+    let d = TestDaemon::start(BIN)?;
+    d.docker(&["swarm", "init", "--advertise-addr", &d.listen_addr])
+        .ok()?;
+    let format = "{{.Scope}} {{.Type}} {{.Action}} {{.Actor.Attributes.name}} {{index .Actor.Attributes \"replicas.new\"}}";
+    let (mut swarm_only, swarm_rx) =
+        follow_events(&d, &["--filter", "scope=swarm", "--format", format])?;
+    let (mut all, all_rx) = follow_events(&d, &["--format", format])?;
+    // The followers connect asynchronously: give them a moment before the changes.
+    std::thread::sleep(Duration::from_millis(800));
+    d.docker(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "evweb",
+        "--replicas",
+        "0",
+        image,
+        "sleep",
+        "60",
+    ])
+    .ok()?;
+    d.docker(&["service", "scale", "-d", "evweb=0"]).ok()?;
+    d.docker(&["service", "update", "-d", "--replicas", "2", "evweb"])
+        .ok()?;
+    let secret = tempfile::NamedTempFile::new()?;
+    std::fs::write(secret.path(), "s3cret")?;
+    d.docker(&[
+        "secret",
+        "create",
+        "evsecret",
+        &secret.path().display().to_string(),
+    ])
+    .ok()?;
+    d.docker(&["network", "create", "-d", "overlay", "evnet"])
+        .ok()?;
+    d.docker(&["service", "rm", "evweb"]).ok()?;
+    let name = format!("shoal-events-{}", std::process::id());
+    let _cleanup = Containers(vec![name.clone()]);
+    d.docker(&["run", "--rm", "--name", &name, image, "true"])
+        .ok()?;
+
+    let want_swarm = [
+        "swarm service create evweb",
+        "swarm service update evweb 2",
+        "swarm secret create evsecret",
+        "swarm network create evnet",
+        "swarm service remove evweb",
+    ];
+    let collect = |rx: &std::sync::mpsc::Receiver<String>, want: &[&str], what: &str| {
+        let mut seen: Vec<String> = Vec::new();
+        let r = wait_for(what, Duration::from_secs(20), || {
+            while let Ok(l) = rx.try_recv() {
+                seen.push(l.trim_end().to_string());
+            }
+            want.iter()
+                .all(|w| seen.iter().any(|l| l == w))
+                .then(|| seen.clone())
+        });
+        (r, seen)
+    };
+    let (swarm_seen, swarm_lines) = collect(&swarm_rx, &want_swarm, "the swarm events");
+    let container_start = format!("local container start {name}");
+    let (all_seen, all_lines) = collect(
+        &all_rx,
+        &["swarm service create evweb", container_start.as_str()],
+        "swarm and engine events on one stream",
+    );
+    for child in [&mut swarm_only, &mut all] {
+        // The followers never end on their own.
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let swarm_seen = swarm_seen.map_err(|e| anyhow::anyhow!("{e}: {swarm_lines:?}"))?;
+    all_seen.map_err(|e| anyhow::anyhow!("{e}: {all_lines:?}"))?;
+    assert!(
+        swarm_seen.iter().all(|l| l.starts_with("swarm ")),
+        "scope=swarm lets only swarm events through: {swarm_seen:?}"
+    );
+    assert!(
+        !swarm_seen.iter().any(|l| l.contains(" task ")),
+        "tasks are not events: {swarm_seen:?}"
+    );
+
+    // --until ends the stream, and --since replays the engine's history up to it.
+    let until = SystemTimeSecs::now() + 1;
+    let since = until - 120;
+    let started = Instant::now();
+    let replay = d
+        .docker(&[
+            "events",
+            "--since",
+            &since.to_string(),
+            "--until",
+            &until.to_string(),
+            "--filter",
+            "type=container",
+            "--filter",
+            "event=start",
+            "--format",
+            format,
+        ])
+        .ok()?;
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "--until ended it"
+    );
+    assert!(
+        replay
+            .stdout
+            .lines()
+            .any(|l| l.trim_end() == container_start),
+        "{}",
+        replay.stdout
+    );
+    Ok(())
+}
+
+/// Unix seconds now.
+struct SystemTimeSecs;
+
+impl SystemTimeSecs {
+    fn now() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    }
+}

@@ -11,6 +11,7 @@
 pub mod backend;
 pub mod body;
 pub mod error;
+pub mod events;
 pub mod filters;
 pub mod merge;
 pub mod passthrough;

@@ -173,6 +173,54 @@ impl EngineProxy {
         Ok(value)
     }
 
+    /// `GET path` on the engine as a stream of whole lines (newline included), for
+    /// newline-delimited JSON streams such as `/events`; the engine's error when it refuses.
+    pub async fn stream_lines(
+        &self,
+        path: &str,
+    ) -> Result<futures::stream::BoxStream<'static, bytes::Bytes>, ApiError> {
+        use futures::StreamExt;
+        use http_body_util::BodyExt;
+        let req = http::Request::get(path)
+            .header(header::HOST, "docker")
+            .body(Body::empty())
+            .map_err(|e| ApiError::internal(format!("bad engine request {path}: {e}")))?;
+        let resp = self.send(req, Duration::ZERO).await?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let msg = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["message"].as_str().map(str::to_string))
+                .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+            return Err(ApiError::new(status, msg));
+        }
+        let frames = resp.into_body().into_data_stream();
+        let lines = futures::stream::unfold(
+            (frames, Vec::<u8>::new()),
+            |(mut frames, mut buf)| async move {
+                loop {
+                    if let Some(i) = buf.iter().position(|b| *b == b'\n') {
+                        let rest = buf.split_off(i + 1);
+                        return Some((bytes::Bytes::from(buf), (frames, rest)));
+                    }
+                    match frames.next().await {
+                        Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
+                        // The engine ended the stream (or the connection broke): a partial
+                        // last line is not a message.
+                        _ => return None,
+                    }
+                }
+            },
+        );
+        Ok(lines.boxed())
+    }
+
     /// Forwards `req` as described in the module docs.
     pub async fn forward(&self, mut req: Request) -> Result<Response, ApiError> {
         let original = req
