@@ -450,6 +450,59 @@ fn docker_events_reports_swarm_and_engine_events() -> anyhow::Result<()> {
         "{}",
         replay.stdout
     );
+
+    // `shoal events`: the same stream in docker's default line format.
+    let until = (SystemTimeSecs::now() + 2).to_string();
+    let (mut shoal_events, shoal_rx) = {
+        let mut child = Command::new(BIN)
+            .args(["-H", &d.socket.display().to_string(), "events", "--filter"])
+            .args(["scope=swarm", "--until", &until])
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        (child, rx)
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let created = d.docker(&[
+        "secret",
+        "create",
+        "evsecret2",
+        &secret.path().display().to_string(),
+    ]);
+    let status = wait_for(
+        "`shoal events --until` to end",
+        Duration::from_secs(15),
+        || shoal_events.try_wait().ok().flatten(),
+    );
+    if status.is_err() {
+        let _ = shoal_events.kill();
+        let _ = shoal_events.wait();
+    }
+    let id = created.ok()?.stdout.trim().to_string();
+    assert!(status?.success());
+    // The reader thread ends once the exited process's pipe is drained.
+    let mut lines: Vec<String> = Vec::new();
+    while let Ok(l) = shoal_rx.recv_timeout(Duration::from_secs(5)) {
+        lines.push(l);
+    }
+    let want = format!(" secret create {id} (name=evsecret2)");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.ends_with(&want) && l.contains('T') && l.contains('Z')),
+        "{want} in {lines:?}"
+    );
     Ok(())
 }
 

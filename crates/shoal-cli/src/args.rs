@@ -130,6 +130,8 @@ pub enum Command {
     Stack(crate::cmd::stack::StackCommand),
     /// Display system-wide information
     Info(InfoArgs),
+    /// Get real time events from the server
+    Events(crate::cmd::events::EventsArgs),
     /// Show the shoal version information
     Version(VersionArgs),
 }

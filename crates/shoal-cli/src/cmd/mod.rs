@@ -2,6 +2,7 @@
 //! its outcome into docker's stderr text and exit code.
 
 pub mod config;
+pub mod events;
 pub mod network;
 pub mod node;
 pub mod secret;
@@ -47,6 +48,7 @@ async fn dispatch(client: &mut Client, command: Command) -> anyhow::Result<()> {
         Command::Network(c) => network::run(client, c).await,
         Command::Stack(c) => stack::run(client, c).await,
         Command::Info(a) => system::info(client, a).await,
+        Command::Events(a) => events::events(client, a).await,
         Command::Version(a) => version::version(client, a).await,
     }
 }
