@@ -132,6 +132,8 @@ pub enum Command {
     Info(InfoArgs),
     /// Get real time events from the server
     Events(crate::cmd::events::EventsArgs),
+    /// Print a shell completion script (bash, zsh or fish)
+    Completion(crate::cmd::completion::CompletionArgs),
     /// Show the shoal version information
     Version(VersionArgs),
 }
@@ -159,6 +161,11 @@ enum Top {
     Bench(BenchArgs),
     #[command(flatten)]
     Cli(Command),
+}
+
+/// The whole `shoal` command tree, as clap sees it (for completion scripts).
+pub fn command() -> clap::Command {
+    TopArgs::command()
 }
 
 /// Parses `std::env::args`; prints usage errors and exits on failure.
