@@ -517,3 +517,37 @@ impl SystemTimeSecs {
             .unwrap_or(0)
     }
 }
+
+#[test]
+fn daemon_logs_are_plain_text_or_json_lines_off_a_terminal() -> anyhow::Result<()> {
+    // The test daemon's stderr is a file: no colour codes in text logs.
+    let text = TestDaemon::start(BIN)?;
+    text.docker(&["swarm", "init", "--advertise-addr", &text.listen_addr])
+        .ok()?;
+    let log = text.log();
+    assert!(!log.is_empty() && !log.contains('\u{1b}'), "{log}");
+    drop(text);
+
+    let json = TestDaemon::launch(
+        BIN,
+        shoal_testkit::Launch {
+            listen_addr: shoal_testkit::next_addr(),
+            extra_args: vec!["--log-format".into(), "json".into()],
+            ..Default::default()
+        },
+    )?;
+    json.docker(&["swarm", "init", "--advertise-addr", &json.listen_addr])
+        .ok()?;
+    let log = json.log();
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "the daemon logged nothing");
+    for line in lines {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| anyhow::anyhow!("not a JSON log line ({e}): {line}"))?;
+        assert!(
+            v["level"].is_string() && v["timestamp"].is_string(),
+            "{line}"
+        );
+    }
+    Ok(())
+}

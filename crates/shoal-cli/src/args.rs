@@ -33,6 +33,13 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `shoal daemon --log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 /// `shoal daemon` options.
 #[derive(Debug, Clone, Args)]
 pub struct DaemonArgs {
@@ -54,6 +61,9 @@ pub struct DaemonArgs {
     /// Log level (error, warn, info, debug, trace)
     #[arg(long = "log-level", default_value = "info")]
     pub log_level: String,
+    /// Log format: text (colour only on a terminal) or json (one object a line)
+    #[arg(long = "log-format", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
     /// Tests only: renew node certificates this long after they are installed instead of at
     /// a random 50-80 % of their validity (the shortest validity, 1h, renews after 30 min)
     #[arg(long = "cert-renew-after", hide = true, value_parser = crate::parse::duration_ns)]
