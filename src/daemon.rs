@@ -38,6 +38,15 @@ async fn shutdown_signal() {
 
 pub async fn run(args: DaemonArgs) -> ExitCode {
     init_logging(&args.log_level, args.log_format);
+    match shoal_node::fd_limit::raise_to_hard_limit() {
+        Ok(l) => tracing::info!(
+            soft_before = l.soft_before,
+            soft = l.soft,
+            hard = l.hard,
+            "open-file limit"
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
     if let Some(ns) = args.cert_renew_after.filter(|ns| *ns > 0) {
         shoal_node::tls::set_renew_after(std::time::Duration::from_nanos(ns as u64));
     }
@@ -47,6 +56,7 @@ pub async fn run(args: DaemonArgs) -> ExitCode {
         engine: PathBuf::from(&args.engine),
         listen_addr: args.listen_addr.clone(),
         advertise_addr: args.advertise_addr.clone(),
+        overlay: args.overlay,
     };
     let daemon = match Daemon::start(config).await {
         Ok(d) => d,

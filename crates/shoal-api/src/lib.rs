@@ -17,6 +17,7 @@ pub mod merge;
 pub mod passthrough;
 pub mod routes;
 pub mod server;
+pub mod socket;
 
 #[cfg(test)]
 mod fuzz_tests;
@@ -25,3 +26,4 @@ pub use backend::{Backend, LocalState};
 pub use error::ApiError;
 pub use passthrough::EngineProxy;
 pub use server::{API_VERSION, MIN_API_VERSION, router, serve_unix};
+pub use socket::{ApiSocket, SocketError};

@@ -16,7 +16,7 @@
 //!   answer gets [`DEFAULT_HEADER_TIMEOUT`] (plus a request's own `t`/`timeout` seconds, as a
 //!   `stop` waits that long before answering) and then a 504. Neither hangs the client.
 //! - Nobody gets more than the engine socket gives: the shoal socket is root-only, as the
-//!   engine's socket is (see [`crate::serve_unix`]).
+//!   engine's socket is (see [`crate::socket::SOCKET_MODE`]).
 
 use crate::error::ApiError;
 use axum::body::Body;

@@ -143,10 +143,12 @@ async fn start(dir: &Dir, engine: Option<axum::Router>, proxy: EngineProxy) -> P
         });
     }
     let backend: crate::routes::AppState = Arc::new(EngineOnly(Arc::new(proxy)));
-    let shoal_path = shoal.clone();
+    let socket = match crate::ApiSocket::claim(&shoal) {
+        Ok(s) => s,
+        Err(e) => panic!("cannot claim the shoal socket: {e}"),
+    };
     tokio::spawn(async move {
-        let _ =
-            crate::serve_unix(&shoal_path, crate::router(backend), std::future::pending()).await;
+        let _ = crate::serve_unix(socket, crate::router(backend), std::future::pending()).await;
     });
     for _ in 0..100 {
         if shoal.exists() && (dir.0.join("engine.sock").exists()) {

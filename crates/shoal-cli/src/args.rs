@@ -64,6 +64,11 @@ pub struct DaemonArgs {
     /// Log format: text (colour only on a terminal) or json (one object a line)
     #[arg(long = "log-format", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Build the overlay data plane on this host (bridges, VXLAN, engine networks); false when
+    /// several daemons share one engine and one network namespace (tasks then stay on the
+    /// engine's default network)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub overlay: bool,
     /// Tests only: renew node certificates this long after they are installed instead of at
     /// a random 50-80 % of their validity (the shortest validity, 1h, renews after 30 min)
     #[arg(long = "cert-renew-after", hide = true, value_parser = crate::parse::duration_ns)]
@@ -264,6 +269,11 @@ mod tests {
         assert_eq!(d.listen_addr, "0.0.0.0:2377");
         assert_eq!(d.log_level, "info");
         assert_eq!(d.advertise_addr, None);
+        assert!(d.overlay);
+        let Invocation::Daemon(d) = parse(&["shoal", "daemon", "--overlay=false"]) else {
+            panic!("not a daemon invocation");
+        };
+        assert!(!d.overlay);
     }
 
     #[test]

@@ -75,30 +75,53 @@ pub struct Daemon {
     /// The container engine; `None` when it could not be reached at start-up (then no task
     /// runs on this node, and the log says why).
     pub(crate) executor: Option<Arc<shoal_docker::DockerExecutor>>,
+    /// The engine side of the overlay data plane; `None` with `--overlay=false` or without
+    /// an engine.
+    pub(crate) engine_networks: Option<shoal_docker::EngineNetworks>,
     pub(crate) dispatcher_slot: DispatcherSlot,
     pub(crate) agent: parking_lot::Mutex<Option<AgentHandle>>,
     /// Secrets and configs the dispatcher sent this node's agent (memory only).
     pub(crate) secrets: shoal_agent::SecretStore,
     pub(crate) services: parking_lot::Mutex<Option<NodeServices>>,
+    /// The API socket, claimed at start (so a second daemon on the same `--host` is refused
+    /// before it starts anything) and served by [`Daemon::run`].
+    api_socket: parking_lot::Mutex<Option<shoal_api::ApiSocket>>,
     _lock: DataRootLock,
 }
 
 impl Daemon {
-    /// Takes the data-root lock and restores this node's swarm state from disk, if any.
-    /// A corrupt raft log or key file fails start-up with a message naming the file.
+    /// Takes the data-root lock, claims the API socket and restores this node's swarm state
+    /// from disk, if any. A corrupt raft log or key file fails start-up with a message naming
+    /// the file; a live daemon's socket or a non-socket at `--host` with one naming the path.
     pub async fn start(config: DaemonConfig) -> Result<Arc<Daemon>, NodeError> {
         let lock = DataRootLock::acquire(&config.data_root)?;
+        let api_socket = shoal_api::ApiSocket::claim(&config.socket)?;
         let paths = Paths::new(&config.data_root);
+        crate::paths::create_private_dir(&paths.task_files())
+            .map_err(NodeError::io("create", paths.task_files()))?;
+        crate::paths::make_private(&paths)
+            .map_err(NodeError::io("make private the data root", &paths.root))?;
         let host = host::probe(&config.engine).await;
         let dispatcher_slot: DispatcherSlot = Arc::default();
         let leader_hook = controllers::hook(dispatcher_slot.clone());
         let secrets = shoal_agent::SecretStore::new();
+        let mut engine_networks = None;
         let executor = match shoal_docker::DockerExecutor::connect(&config.engine.to_string_lossy())
             .await
         {
-            Ok(e) => Some(Arc::new(
-                e.with_task_files(paths.task_files(), secrets.clone()),
-            )),
+            Ok(e) => {
+                let mut e = e.with_task_files(paths.task_files(), secrets.clone());
+                if config.overlay {
+                    let networks = shoal_docker::EngineNetworks::new(e.docker().clone());
+                    e = e.with_engine_networks(networks.clone());
+                    engine_networks = Some(networks);
+                } else {
+                    tracing::info!(
+                        "overlay data plane off (--overlay=false): tasks stay on the engine's default network"
+                    );
+                }
+                Some(Arc::new(e))
+            }
             Err(e) => {
                 tracing::error!(engine = %config.engine.display(), error = %e, "cannot reach the container engine; this node will run no tasks");
                 None
@@ -112,10 +135,12 @@ impl Daemon {
             ops: tokio::sync::Mutex::new(()),
             leader_hook,
             executor,
+            engine_networks,
             dispatcher_slot,
             agent: parking_lot::Mutex::new(None),
             secrets,
             services: parking_lot::Mutex::new(None),
+            api_socket: parking_lot::Mutex::new(Some(api_socket)),
             _lock: lock,
         });
         if let Some(state) = NodeState::load(&daemon.paths)? {
@@ -249,12 +274,15 @@ impl Daemon {
             self.dispatcher_slot.clone(),
             Some(remote),
         ));
-        let agent = shoal_agent::Agent::new(
-            shoal_types::NodeId::from(state.node_id.as_str()),
-            executor,
-            client,
-        )
-        .with_secrets(self.secrets.clone());
+        let node_id = shoal_types::NodeId::from(state.node_id.as_str());
+        let mut agent = shoal_agent::Agent::new(node_id.clone(), executor, client)
+            .with_secrets(self.secrets.clone());
+        if let Some(networks) = &self.engine_networks {
+            agent = agent.with_data_plane(Arc::new(crate::netplane::NetPlane::new(
+                node_id,
+                networks.clone(),
+            )));
+        }
         let join = tokio::spawn(agent.run(cancel.clone()));
         *slot = Some(AgentHandle { cancel, join });
     }
@@ -302,15 +330,19 @@ impl Daemon {
     ) -> Result<(), NodeError> {
         let backend: Arc<dyn Backend> = Arc::new(crate::backend::DaemonBackend::new(self.clone()));
         let router = shoal_api::router(backend);
-        let socket = self.config.socket.clone();
-        tracing::info!(socket = %socket.display(), "serving the Engine API");
-        shoal_api::serve_unix(&socket, router, shutdown)
+        let socket_path = self.config.socket.clone();
+        let socket = self.api_socket.lock().take().ok_or_else(|| {
+            NodeError::Other(format!(
+                "the API socket {} is already being served",
+                socket_path.display()
+            ))
+        })?;
+        tracing::info!(socket = %socket_path.display(), "serving the Engine API");
+        let served = shoal_api::serve_unix(socket, router, shutdown)
             .await
-            .map_err(NodeError::io("serve API on", &socket))?;
+            .map_err(NodeError::io("serve API on", &socket_path));
         self.stop().await;
-        // Best effort: the socket is ours and now dead.
-        let _ = std::fs::remove_file(&socket);
-        Ok(())
+        served
     }
 
     /// Stops the agent, the node services and the manager runtime, if any.
