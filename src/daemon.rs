@@ -1,17 +1,23 @@
 //! `shoal daemon`: logging, signals, and the node.
 
-use shoal_cli::DaemonArgs;
+use shoal_cli::{DaemonArgs, LogFormat};
 use shoal_node::{Daemon, DaemonConfig};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-fn init_logging(level: &str) {
+/// Logs to stderr: text, coloured only when stderr is a terminal (a journal or a file gets
+/// no escape codes), or one JSON object a line.
+fn init_logging(level: &str, format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},openraft=warn")));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().init(),
+    }
 }
 
 /// Resolves on the first SIGTERM or SIGINT.
@@ -31,7 +37,7 @@ async fn shutdown_signal() {
 }
 
 pub async fn run(args: DaemonArgs) -> ExitCode {
-    init_logging(&args.log_level);
+    init_logging(&args.log_level, args.log_format);
     match shoal_node::fd_limit::raise_to_hard_limit() {
         Ok(l) => tracing::info!(
             soft_before = l.soft_before,

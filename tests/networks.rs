@@ -79,7 +79,10 @@ fn networks_are_created_listed_inspected_and_removed_with_the_shoal_cli() -> any
     ])
     .ok()?;
 
-    let ls = d.shoal(&["network", "ls"]).ok()?;
+    // The engine's local networks are listed too; these lines are about the swarm's.
+    let ls = d
+        .shoal(&["network", "ls", "--filter", "scope=swarm"])
+        .ok()?;
     let lines: Vec<&str> = ls.stdout.lines().collect();
     assert_eq!(lines[0], "NETWORK ID     NAME      DRIVER    SCOPE");
     assert!(
@@ -147,7 +150,16 @@ fn networks_are_created_listed_inspected_and_removed_with_the_shoal_cli() -> any
         gone.stderr
     );
     d.shoal(&["network", "rm", "-f", "front"]).ok()?;
-    let left = d.shoal(&["network", "ls", "--format", "{{.Name}}"]).ok()?;
+    let left = d
+        .shoal(&[
+            "network",
+            "ls",
+            "--filter",
+            "scope=swarm",
+            "--format",
+            "{{.Name}}",
+        ])
+        .ok()?;
     assert_eq!(left.stdout, "ingress\n", "only the ingress network is left");
     Ok(())
 }
@@ -612,7 +624,12 @@ fn concurrent_creates_on_two_managers_never_share_a_subnet_or_vni() -> anyhow::R
         c.logs()
     );
     let nets = wait_for("9 allocated networks", Duration::from_secs(10), || {
-        let nets = get_json(c.manager(1), "/v1.44/networks").ok()?;
+        // Swarm networks only (the engine's local ones are listed too).
+        let nets = get_json(
+            c.manager(1),
+            "/v1.44/networks?filters=%7B%22scope%22%3A%7B%22swarm%22%3Atrue%7D%7D",
+        )
+        .ok()?;
         let nets = nets.as_array()?.clone();
         (nets.len() == 9 && nets.iter().all(|n| !subnet(n).is_empty())).then_some(nets)
     })?;

@@ -88,4 +88,9 @@ pub trait Backend: Send + Sync + 'static {
         task: shoal_types::Task,
         req: LogRequest,
     ) -> BoxFuture<'_, Result<LogStream, ApiError>>;
+    /// The node's engine socket, for routes shoal does not serve itself; `None` answers them
+    /// with a 404.
+    fn engine(&self) -> Option<Arc<crate::passthrough::EngineProxy>> {
+        None
+    }
 }

@@ -5,12 +5,16 @@
 //! [`Control`](shoal_manager::control::Control) (cluster state), and render JSON in the Engine
 //! API shape. Every route is served unprefixed and under `/v1.24` … `/v1.44`; errors are
 //! `{"message": …}` with `Content-Type: application/json` and Docker's status codes, mapped in
-//! one place ([`ApiError`]).
+//! one place ([`ApiError`]). Every other route is forwarded to the node's engine
+//! ([`passthrough`]), so the whole docker CLI works against one socket.
 
 pub mod backend;
 pub mod body;
 pub mod error;
+pub mod events;
 pub mod filters;
+pub mod merge;
+pub mod passthrough;
 pub mod routes;
 pub mod server;
 pub mod socket;
@@ -20,5 +24,6 @@ mod fuzz_tests;
 
 pub use backend::{Backend, LocalState};
 pub use error::ApiError;
+pub use passthrough::EngineProxy;
 pub use server::{API_VERSION, MIN_API_VERSION, router, serve_unix};
 pub use socket::{ApiSocket, SocketError};

@@ -30,20 +30,20 @@ pub fn router(backend: Arc<dyn Backend>) -> Router {
         .merge(routes::networks::routes())
         .merge(routes::secrets::routes())
         .merge(routes::configs::routes())
-        .fallback(|| async { ApiError::not_found("page not found") })
+        .route("/events", axum::routing::get(crate::events::events))
+        .fallback(crate::passthrough::fallback)
         .method_not_allowed_fallback(|| async { ApiError::not_found("page not found") })
         .with_state(backend)
 }
 
-fn parse_version(v: &str) -> Option<(u32, u32)> {
-    let (maj, min) = v.split_once('.')?;
-    Some((maj.parse().ok()?, min.parse().ok()?))
-}
+use crate::passthrough::parse_version;
 
 /// Strips `/v<major>.<minor>` and checks the range, then adds the headers moby sends on every
 /// response (`Api-Version`, `Ostype`, `Server`).
-async fn versioned(mut req: Request, next: Next) -> Response {
+pub(crate) async fn versioned(mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
+    let requested = crate::passthrough::RequestedUri(req.uri().clone());
+    req.extensions_mut().insert(requested);
     if let Some(rest) = path.strip_prefix("/v") {
         let (ver, tail) = rest
             .split_once('/')
@@ -80,11 +80,16 @@ async fn versioned(mut req: Request, next: Next) -> Response {
     with_headers(next.run(req).await)
 }
 
+/// Responses passed through from the engine keep the engine's own values.
 fn with_headers(mut resp: Response) -> Response {
     let h = resp.headers_mut();
-    h.insert("Api-Version", HeaderValue::from_static(API_VERSION));
-    h.insert("Ostype", HeaderValue::from_static("linux"));
-    h.insert("Server", HeaderValue::from_static(SERVER));
+    for (name, value) in [
+        ("Api-Version", API_VERSION),
+        ("Ostype", "linux"),
+        ("Server", SERVER),
+    ] {
+        h.entry(name).or_insert(HeaderValue::from_static(value));
+    }
     resp
 }
 

@@ -11,8 +11,10 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
-/// Mode of the socket: the owner and its group (as dockerd's `docker` group) may connect.
-pub const SOCKET_MODE: u32 = 0o660;
+/// Mode of the socket: the owner (root) only. The socket reaches the engine through the
+/// passthrough, so it must open to no one the engine's socket does not; the daemon's group is
+/// not the engine's `docker` group.
+pub const SOCKET_MODE: u32 = 0o600;
 
 /// Why the API socket could not be claimed.
 #[derive(Debug, thiserror::Error)]

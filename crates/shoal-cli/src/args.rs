@@ -33,6 +33,13 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `shoal daemon --log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 /// `shoal daemon` options.
 #[derive(Debug, Clone, Args)]
 pub struct DaemonArgs {
@@ -54,6 +61,9 @@ pub struct DaemonArgs {
     /// Log level (error, warn, info, debug, trace)
     #[arg(long = "log-level", default_value = "info")]
     pub log_level: String,
+    /// Log format: text (colour only on a terminal) or json (one object a line)
+    #[arg(long = "log-format", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
     /// Build the overlay data plane on this host (bridges, VXLAN, engine networks); false when
     /// several daemons share one engine and one network namespace (tasks then stay on the
     /// engine's default network)
@@ -135,6 +145,10 @@ pub enum Command {
     Stack(crate::cmd::stack::StackCommand),
     /// Display system-wide information
     Info(InfoArgs),
+    /// Get real time events from the server
+    Events(crate::cmd::events::EventsArgs),
+    /// Print a shell completion script (bash, zsh or fish)
+    Completion(crate::cmd::completion::CompletionArgs),
     /// Show the shoal version information
     Version(VersionArgs),
 }
@@ -162,6 +176,11 @@ enum Top {
     Bench(BenchArgs),
     #[command(flatten)]
     Cli(Command),
+}
+
+/// The whole `shoal` command tree, as clap sees it (for completion scripts).
+pub fn command() -> clap::Command {
+    TopArgs::command()
 }
 
 /// Parses `std::env::args`; prints usage errors and exits on failure.

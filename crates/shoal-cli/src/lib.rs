@@ -30,6 +30,6 @@ pub mod timefmt;
 pub mod values;
 
 pub use args::{
-    BenchArgs, BenchTarget, Cli, Command, DaemonArgs, Invocation, parse, try_parse_from,
+    BenchArgs, BenchTarget, Cli, Command, DaemonArgs, Invocation, LogFormat, parse, try_parse_from,
 };
 pub use cmd::run;

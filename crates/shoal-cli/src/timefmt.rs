@@ -92,6 +92,15 @@ impl Timestamp {
         out
     }
 
+    /// docker's `RFC3339NanoFixed` in UTC: `2006-01-02T15:04:05.000000000Z`.
+    pub fn rfc3339_nano_fixed(&self) -> String {
+        let (y, mo, d, h, mi, s) = self.civil();
+        format!(
+            "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:09}Z",
+            self.nanos
+        )
+    }
+
     /// Go's `time.ANSIC` layout (`Mon Jan  2 15:04:05 2006`), used for build times.
     pub fn ansic(&self) -> String {
         const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];

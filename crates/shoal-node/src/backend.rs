@@ -16,7 +16,15 @@ pub(crate) fn axum_status(code: u16) -> shoal_api::error::StatusCode {
 }
 
 /// The [`Backend`] the API sees.
-pub(crate) struct DaemonBackend(pub(crate) Arc<Daemon>);
+pub(crate) struct DaemonBackend(pub(crate) Arc<Daemon>, Arc<shoal_api::EngineProxy>);
+
+impl DaemonBackend {
+    /// The daemon's backend, passing what shoal does not serve to its `--engine` socket.
+    pub(crate) fn new(daemon: Arc<Daemon>) -> Self {
+        let engine = Arc::new(shoal_api::EngineProxy::new(daemon.config.engine.clone()));
+        Self(daemon, engine)
+    }
+}
 
 impl Backend for DaemonBackend {
     fn local_state(&self) -> LocalState {
@@ -74,6 +82,10 @@ impl Backend for DaemonBackend {
                     )
                 })
         })
+    }
+
+    fn engine(&self) -> Option<Arc<shoal_api::EngineProxy>> {
+        Some(self.1.clone())
     }
 
     fn task_logs(

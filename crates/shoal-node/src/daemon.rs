@@ -328,7 +328,7 @@ impl Daemon {
         self: Arc<Self>,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), NodeError> {
-        let backend: Arc<dyn Backend> = Arc::new(crate::backend::DaemonBackend(self.clone()));
+        let backend: Arc<dyn Backend> = Arc::new(crate::backend::DaemonBackend::new(self.clone()));
         let router = shoal_api::router(backend);
         let socket_path = self.config.socket.clone();
         let socket = self.api_socket.lock().take().ok_or_else(|| {

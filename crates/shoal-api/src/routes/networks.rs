@@ -1,5 +1,7 @@
-//! `/networks…`: create, list (with moby's filters), inspect, remove. Every network is a
-//! swarm-scoped overlay; the JSON is the Engine API `Network` shape (note `Id`, not `ID`).
+//! `/networks…`: create, list (with moby's filters), inspect, remove. Every network shoal makes
+//! is a swarm-scoped overlay; the JSON is the Engine API `Network` shape (note `Id`, not `ID`).
+//! The engine's local networks are listed beside them and answer inspect and remove when the
+//! swarm has no network of that name, as on a manager's dockerd.
 
 use super::system::{json, json_status};
 use super::{AppState, Query};
@@ -96,21 +98,67 @@ fn keep(control: &Control, f: &Filters, n: &Network) -> Result<bool, ApiError> {
     Ok(keep)
 }
 
+/// The engine's local networks (filtered by the engine) and the swarm's, as a manager's
+/// dockerd lists them; off a manager, the engine's alone.
 async fn list(State(backend): State<AppState>, q: Query) -> Result<Response, ApiError> {
-    let control = backend.control()?;
     let filters = Filters::parse(
         q.get("filters"),
         &["dangling", "driver", "id", "label", "name", "scope", "type"],
     )?;
-    let mut nets = control.networks();
-    nets.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+    let engine = match backend.engine() {
+        Some(engine) => {
+            let path = match q.get("filters") {
+                Some(f) => format!(
+                    "/networks?{}",
+                    serde_urlencoded::to_string([("filters", f)]).unwrap_or_default()
+                ),
+                None => "/networks".to_string(),
+            };
+            Some(engine.get_json(&path).await?)
+        }
+        None => None,
+    };
+    let control = match (backend.control(), &engine) {
+        (Ok(c), _) => Some(c),
+        (Err(_), Some(_)) => None,
+        (Err(e), None) => return Err(e),
+    };
     let mut out = Vec::new();
-    for n in &nets {
-        if keep(&control, &filters, n)? {
-            out.push(network_json(n));
+    if let Some(control) = control {
+        let mut nets = control.networks();
+        nets.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+        for n in &nets {
+            if keep(&control, &filters, n)? {
+                out.push(network_json(n));
+            }
         }
     }
-    Ok(json(out))
+    Ok(json(crate::merge::networks(
+        engine.unwrap_or(Value::Null),
+        out,
+    )))
+}
+
+/// The engine's answer for a network the swarm does not have: a local one.
+async fn engine_network(
+    backend: &AppState,
+    method: http::Method,
+    id: &str,
+    query: Option<String>,
+    swarm_err: ApiError,
+) -> Result<Value, ApiError> {
+    let Some(engine) = backend.engine() else {
+        return Err(swarm_err);
+    };
+    let id: String = serde_urlencoded::to_string([("", id)])
+        .unwrap_or_default()
+        .trim_start_matches('=')
+        .to_string();
+    let path = match query {
+        Some(q) => format!("/networks/{id}?{q}"),
+        None => format!("/networks/{id}"),
+    };
+    engine.call_json(method, &path).await
 }
 
 async fn create(
@@ -125,28 +173,51 @@ async fn create(
     ))
 }
 
+/// A swarm network, else the engine's local network of that name or id.
 async fn inspect(
     State(backend): State<AppState>,
     Path(id): Path<String>,
     q: Query,
+    uri: http::Uri,
 ) -> Result<Response, ApiError> {
-    let control = backend.control()?;
-    if let Some(scope) = q.get("scope")
-        && !matches!(scope.as_str(), "" | SCOPE)
-    {
-        // moby looks only in the asked scope; there is nothing local here.
-        return Err(ApiError::not_found(format!("network {id} not found")));
+    let scope = q.get("scope").map(String::as_str).unwrap_or("");
+    let swarm = if matches!(scope, "" | SCOPE) {
+        backend
+            .control()
+            .and_then(|c| c.resolve_network(&id).map_err(ApiError::from))
+    } else {
+        // moby looks only in the asked scope.
+        Err(ApiError::not_found(format!("network {id} not found")))
+    };
+    match swarm {
+        Ok(n) => Ok(json(network_json(&n))),
+        Err(e) if scope == SCOPE => Err(e),
+        Err(e) => {
+            let query = uri.query().map(str::to_string);
+            Ok(json(
+                engine_network(&backend, http::Method::GET, &id, query, e).await?,
+            ))
+        }
     }
-    Ok(json(network_json(&control.resolve_network(&id)?)))
 }
 
+/// A swarm network, else the engine's local network of that name or id.
 async fn remove(
     State(backend): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let control = backend.control()?;
-    control.remove_network(&id).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    let swarm = match backend.control() {
+        Ok(control) => control.remove_network(&id).await.map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
+    match swarm {
+        Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Err(e) if e.status == StatusCode::NOT_FOUND || backend.control().is_err() => {
+            engine_network(&backend, http::Method::DELETE, &id, None, e).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]

@@ -49,12 +49,37 @@ async fn ping_head(State(backend): State<AppState>) -> Response {
     resp
 }
 
+/// shoal's `/version` merged into the engine's ([`crate::merge::version`]); shoal's alone when
+/// the engine does not answer.
 async fn version(State(backend): State<AppState>) -> Response {
-    json(backend.version().await)
+    let own = backend.version().await;
+    match engine_json(&backend, "/version").await {
+        Some(engine) => json(crate::merge::version(engine, &own)),
+        None => json(own),
+    }
 }
 
+/// The engine's `/info` with shoal's `Swarm` section; shoal's alone when the engine does not
+/// answer.
 async fn info(State(backend): State<AppState>) -> Response {
-    json(backend.info().await)
+    let own = backend.info().await;
+    match engine_json(&backend, "/info").await {
+        Some(engine) => json(crate::merge::info(engine, &own)),
+        None => json(own),
+    }
+}
+
+/// `GET path` on the engine, if this node has one that answers (a failure is logged: the
+/// merged routes still answer with shoal's part).
+async fn engine_json(backend: &AppState, path: &str) -> Option<serde_json::Value> {
+    let engine = backend.engine()?;
+    match engine.get_json(path).await {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::warn!(error = %e, path, "engine did not answer; serving shoal's part alone");
+            None
+        }
+    }
 }
 
 async fn distribution(

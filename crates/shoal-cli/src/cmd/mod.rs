@@ -1,7 +1,9 @@
 //! The commands, one module per group, and [`run`], which executes one of them and turns
 //! its outcome into docker's stderr text and exit code.
 
+pub mod completion;
 pub mod config;
+pub mod events;
 pub mod network;
 pub mod node;
 pub mod secret;
@@ -24,7 +26,8 @@ use std::io::Write;
 pub async fn run(cli: Cli) -> i32 {
     let mut client = Client::new(&cli.host);
     let result = async {
-        let offline = matches!(&cli.command, Command::Stack(c) if !stack::needs_daemon(c));
+        let offline = matches!(&cli.command, Command::Stack(c) if !stack::needs_daemon(c))
+            || matches!(cli.command, Command::Completion(_));
         if !offline && !matches!(cli.command, Command::Version(_) | Command::Info(_)) {
             client.ping().await?;
         }
@@ -47,6 +50,8 @@ async fn dispatch(client: &mut Client, command: Command) -> anyhow::Result<()> {
         Command::Network(c) => network::run(client, c).await,
         Command::Stack(c) => stack::run(client, c).await,
         Command::Info(a) => system::info(client, a).await,
+        Command::Events(a) => events::events(client, a).await,
+        Command::Completion(a) => completion::completion(a),
         Command::Version(a) => version::version(client, a).await,
     }
 }

@@ -5,7 +5,7 @@ mod create;
 pub mod fields;
 mod inspect;
 mod list;
-mod logs;
+pub(crate) mod logs;
 pub mod opts;
 mod ps;
 pub mod spec;
