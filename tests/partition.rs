@@ -67,6 +67,17 @@ fn wait_writes_refused(c: &TestCluster, i: usize, what: &str) -> anyhow::Result<
     with_logs(c, r.map_err(|e| anyhow::anyhow!("{e}; last: {last}")))
 }
 
+/// Waits until every manager shows service `name`: a committed write reaches each follower
+/// in its own time, so a test that reads it on a given node waits for it there first.
+fn wait_applied_everywhere(c: &TestCluster, name: &str) -> anyhow::Result<()> {
+    let r = wait_until(
+        &format!("every manager to have applied the create of service {name}"),
+        CONVERGE,
+        || (0..3).all(|i| services(c.manager(i)).is_ok_and(|s| s.contains_key(name))),
+    );
+    with_logs(c, r)
+}
+
 /// Waits until every manager shows the same services (names and versions), including
 /// `must_have`, names the same running leader, and lists 1 Leader and 2 Reachable managers.
 fn wait_converged(c: &TestCluster, must_have: &[&str]) -> anyhow::Result<()> {
@@ -102,6 +113,9 @@ fn a_partitioned_follower_refuses_writes_and_converges_after_healing() -> anyhow
     let leader = c.wait_leader(CONVERGE)?;
     c.manager(leader).create_empty_service("before").ok()?;
     let cut = (leader + 1) % 3;
+    // The create is acknowledged once a majority committed it, which may not include `cut`:
+    // the read asserted on the cut-off node below needs it applied there before the cut.
+    wait_applied_everywhere(&c, "before")?;
     let majority: Vec<usize> = (0..3).filter(|i| *i != cut).collect();
     c.partition(&[cut], &majority)?;
 

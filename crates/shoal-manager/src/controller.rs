@@ -22,8 +22,7 @@ const MAX_CONFLICT_RETRIES: usize = 16;
 /// Most events handled before reconciling, so a burst does not starve the writes.
 const MAX_EVENTS_PER_ROUND: usize = 10_000;
 
-/// SwarmKit's limit on changes in one batched transaction (`MaxChangesPerTransaction`).
-pub const MAX_CHANGES_PER_TX: usize = 200;
+pub use crate::batch::MAX_CHANGES_PER_TX;
 
 /// One leader-only controller, driven by [`run_controller`].
 pub trait Controller: Send {
@@ -178,21 +177,23 @@ pub async fn update_retrying<R>(
 }
 
 /// Applies `apply` to `items` in transactions of at most [`MAX_CHANGES_PER_TX`] items each,
-/// each retried on conflicts. `apply` re-reads what it changes and skips items that no
-/// longer need the change.
+/// fewer when that many are too large in bytes (see [`BatchSize`](crate::batch::BatchSize)),
+/// each retried on conflicts. `apply` re-reads what it changes and skips items that no longer
+/// need the change.
 pub async fn update_in_batches<T>(
     store: &StoreHandle,
     items: &[T],
     mut apply: impl FnMut(&mut Tx<'_>, &T) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    for chunk in items.chunks(MAX_CHANGES_PER_TX) {
-        update_retrying(store, |tx| {
-            for item in chunk {
-                apply(tx, item)?;
-            }
-            Ok(())
-        })
-        .await?;
+    let mut size = crate::batch::BatchSize::default();
+    let mut rest = items;
+    while !rest.is_empty() {
+        let (done, ()) = size
+            .update_chunk(store, rest, |tx, chunk| {
+                chunk.iter().try_for_each(|item| apply(tx, item))
+            })
+            .await?;
+        rest = &rest[done..];
     }
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! around them do the reading and writing.
 
 pub mod allocator;
+pub mod batch;
 pub mod ca_rotation;
 pub mod control;
 pub mod controller;

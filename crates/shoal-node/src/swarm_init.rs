@@ -349,10 +349,16 @@ async fn create(
         raft_id,
         ..Default::default()
     };
+    // Docker's routing-mesh network; the leader's allocator gives it its VNI (the first one).
+    let ingress = shoal_manager::allocator::state::ingress_network(
+        shoal_types::new_id(&mut rand::rng()),
+        &cluster.default_addr_pool,
+    );
     runtime
         .store
         .update(|tx| {
             tx.create(Object::Cluster(cluster))?;
+            tx.create(Object::Network(ingress))?;
             tx.create(Object::Node(node))
         })
         .await?;

@@ -22,7 +22,7 @@ pub mod tx;
 pub mod watch;
 
 pub use error::StoreError;
-pub use proposal::{Action, Proposal};
+pub use proposal::{Action, MAX_PROPOSAL_BYTES, Proposal};
 pub use proposer::{LocalProposer, Proposer};
 pub use store::{MemoryStore, Snapshot, Tables};
 pub use table::Table;

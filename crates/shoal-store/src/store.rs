@@ -55,6 +55,10 @@ impl Indexed for Task {
                 }
             ),
         ));
+        // Tasks by network, for the dispatcher's per-network endpoint lists.
+        for att in &self.networks {
+            keys.push(("network", att.network_id.clone()));
+        }
         keys
     }
 }

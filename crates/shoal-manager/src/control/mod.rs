@@ -6,7 +6,6 @@ mod cluster;
 mod configs;
 pub mod defaults;
 mod error;
-pub mod ipam;
 mod lookup;
 mod networks;
 mod nodes;

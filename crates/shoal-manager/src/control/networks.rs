@@ -1,28 +1,27 @@
-//! Networks: create (with subnet and VXLAN id allocation), list, resolve, remove; and the
-//! resolution of network names in service specs.
+//! Networks: create (checked here, allocated by the leader's allocator), list, resolve,
+//! remove; and the resolution of network names in service specs.
 //!
 //! Only the objects live here; the overlay data plane is `shoal-net`'s. Every network is
 //! swarm-scoped and uses the `overlay` driver (Docker's default for networks created on a
 //! manager with `--scope swarm` or by `stack deploy`).
 
-use super::ipam::{Ipv4Net, allocate_ipam, next_vni, subnets_of};
 use super::lookup::resolve;
 use super::{Control, ControlError};
+use crate::allocator::ipam::allocate_ipam;
+use crate::allocator::state::{default_pools, is_allocated, needs_ingress, subnets_in_use};
 use shoal_store::StoreError;
 use shoal_types::api::{NetworkAttachmentConfig, NetworkCreateRequest, ServiceSpec};
-use shoal_types::cluster::{DEFAULT_ADDR_POOL, DEFAULT_SUBNET_SIZE};
 use shoal_types::{Kind, Network, NetworkSpec, Object, new_id};
-use std::collections::BTreeSet;
+use std::time::Duration;
 
 /// The only network driver shoal creates.
 pub const OVERLAY: &str = "overlay";
 /// Docker reports an overlay network's VNI under this driver option.
 pub const VXLANID_OPTION: &str = "com.docker.network.driver.overlay.vxlanid_list";
 
-/// Serialises allocation: subnets and VNIs are chosen from a read of the store, so two
-/// concurrent creates must not read the same state. Writes happen on the leader only, so a
-/// process-wide lock is enough.
-static ALLOCATION: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// How long `network create` waits for the allocator before answering.
+pub const ALLOCATION_WAIT: Duration = Duration::from_secs(2);
+const ALLOCATION_POLL: Duration = Duration::from_millis(10);
 
 fn invalid(msg: impl std::fmt::Display) -> ControlError {
     ControlError::Invalid(format!("rpc error: code = InvalidArgument desc = {msg}"))
@@ -106,12 +105,15 @@ impl Control {
         })
     }
 
-    /// Names of the services attached to `net`, sorted (for `dangling` and removal).
+    /// Names of the services attached to `net` (for the ingress network: those publishing
+    /// a port in ingress mode), sorted (for `dangling` and removal).
     pub fn network_users(&self, net: &Network) -> Vec<(String, String)> {
         let mut users: Vec<(String, String)> = self.store.view(|t| {
             t.services
                 .iter()
-                .filter(|s| attaches_to(&s.spec, net))
+                .filter(|s| {
+                    attaches_to(&s.spec, net) || (net.is_ingress() && needs_ingress(&s.spec))
+                })
                 .map(|s| (s.id.to_string(), s.name().to_string()))
                 .collect()
         });
@@ -119,31 +121,25 @@ impl Control {
         users
     }
 
-    /// `POST /networks/create`. Returns the new id.
+    /// `POST /networks/create`: checks the request as the allocator will (so a bad subnet,
+    /// gateway or IP range, or one overlapping another network, is refused at once), stores
+    /// the spec, then waits up to [`ALLOCATION_WAIT`] for the leader's allocator to fill the
+    /// subnet and VNI so an `inspect` right after shows them. Returns the new id.
     pub async fn create_network(&self, req: NetworkCreateRequest) -> Result<String, ControlError> {
         let spec = network_spec(req)?;
-        let _guard = ALLOCATION.lock().await;
         let name = spec.name.clone();
         let name_taken =
             || ControlError::Conflict(format!("network with name {name} already exists"));
-        let (pools, size, used, vnis, taken, ingress) = self.store.view(|t| {
-            let (pools, size) = match t.cluster() {
-                Some(c) => (c.default_addr_pool.clone(), c.subnet_size),
-                None => (Vec::new(), 0),
-            };
-            let used: Vec<Ipv4Net> = t
-                .networks
-                .iter()
-                .flat_map(|n| subnets_of(&n.ipam))
-                .collect();
-            let vnis: BTreeSet<u32> = t.networks.iter().map(|n| n.vni).collect();
+        let (pools, size, used, taken, ingress) = self.store.view(|t| {
+            let (pools, size) = default_pools(t.cluster());
+            let used = subnets_in_use(t.networks.iter(), "");
             let taken = t.networks.name_owner(&spec.name).is_some();
             let ingress = t
                 .networks
                 .iter()
                 .find(|n| n.spec.ingress)
                 .map(|n| n.id.clone());
-            (pools, size, used, vnis, taken, ingress)
+            (pools, size, used, taken, ingress)
         });
         if taken {
             return Err(name_taken());
@@ -155,26 +151,12 @@ impl Control {
                 "rpc error: code = AlreadyExists desc = ingress network ({id}) is already present"
             )));
         }
-        let pools: Vec<Ipv4Net> = if pools.is_empty() {
-            vec![DEFAULT_ADDR_POOL.to_string()]
-        } else {
-            pools
-        }
-        .iter()
-        .filter_map(|p| Ipv4Net::parse(p))
-        .collect();
-        let size = if size == 0 { DEFAULT_SUBNET_SIZE } else { size };
-        let size =
-            u8::try_from(size).map_err(|_| invalid(format!("invalid subnet size {size}")))?;
-        let ipam = allocate_ipam(spec.ipam.as_ref(), &pools, size, &used)
+        allocate_ipam(spec.ipam.as_ref(), &pools, size, &used)
             .map_err(|e| ControlError::Invalid(e.to_string()))?;
-        let vni = next_vni(&vnis).map_err(|e| ControlError::Unavailable(e.to_string()))?;
         let id = new_id(&mut rand::rng());
         let network = Network {
             id: id.clone(),
             spec,
-            ipam,
-            vni,
             ..Network::default()
         };
         match self
@@ -182,16 +164,40 @@ impl Control {
             .update(|tx| tx.create(Object::Network(network)))
             .await
         {
-            Ok(_) => Ok(id),
-            Err(StoreError::NameConflict { .. }) => Err(name_taken()),
-            Err(e) => Err(e.into()),
+            Ok(_) => {}
+            Err(StoreError::NameConflict { .. }) => return Err(name_taken()),
+            Err(e) => return Err(e.into()),
         }
+        let deadline = tokio::time::Instant::now() + ALLOCATION_WAIT;
+        while tokio::time::Instant::now() < deadline {
+            let done = self
+                .store
+                .view(|t| t.networks.get(&id).is_none_or(is_allocated));
+            if done {
+                break;
+            }
+            tokio::time::sleep(ALLOCATION_POLL).await;
+        }
+        Ok(id)
     }
 
     /// `DELETE /networks/{id}`: refused while a service uses the network (swarmkit's
-    /// FailedPrecondition, a 400).
+    /// FailedPrecondition, a 400), and for the ingress network while a service publishes a
+    /// port in ingress mode.
     pub async fn remove_network(&self, input: &str) -> Result<(), ControlError> {
         let net = self.resolve_network(input)?;
+        if net.is_ingress()
+            && let Some(svc) = self.store.view(|t| {
+                t.services
+                    .iter()
+                    .find(|s| needs_ingress(&s.spec))
+                    .map(|s| s.id.clone())
+            })
+        {
+            return Err(ControlError::Invalid(format!(
+                "rpc error: code = FailedPrecondition desc = ingress network cannot be removed because service {svc} depends on it"
+            )));
+        }
         if let Some((svc, _)) = self.network_users(&net).into_iter().next() {
             return Err(ControlError::Invalid(format!(
                 "rpc error: code = FailedPrecondition desc = network {} is in use by service {svc}",
@@ -239,6 +245,13 @@ pub fn resolve_attachments(
             ControlError::NotFound(m) => ControlError::Invalid(m),
             other => other,
         })?;
+        if found.spec.ingress {
+            // moby's check, before the spec reaches swarmkit.
+            return Err(ControlError::Invalid(format!(
+                "Service cannot be explicitly attached to the ingress network \"{}\"",
+                found.spec.name
+            )));
+        }
         a.target = Some(found.id.clone());
     }
     Ok(())

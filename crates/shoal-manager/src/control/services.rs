@@ -3,6 +3,7 @@
 use super::lookup::resolve;
 use super::validate::validate_service_spec;
 use super::{Control, ControlError};
+use crate::allocator::state::{is_ingress_port, needs_ingress, protocol_of, spec_ports};
 use shoal_store::StoreError;
 use shoal_types::api::{
     EndpointSpec, ServiceEndpoint, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated,
@@ -71,7 +72,69 @@ fn endpoint_of(spec: &ServiceSpec) -> ServiceEndpoint {
     }
 }
 
+/// The endpoint of an updated service until the allocator has looked at it: what was
+/// allocated stays (nodes keep routing to the virtual IPs), the spec is the new one.
+fn keep_allocation(current: Option<ServiceEndpoint>, spec: &ServiceSpec) -> ServiceEndpoint {
+    match current {
+        Some(mut ep) => {
+            ep.spec = endpoint_of(spec).spec;
+            ep
+        }
+        None => endpoint_of(spec),
+    }
+}
+
 impl Control {
+    /// swarmkit's checks of a service's published ports: a port published in ingress mode
+    /// needs the ingress network, and belongs to one service only.
+    fn check_endpoint(
+        &self,
+        spec: &ServiceSpec,
+        own: Option<&ServiceId>,
+    ) -> Result<(), ControlError> {
+        if !needs_ingress(spec) {
+            return Ok(());
+        }
+        let wanted: Vec<(&str, i64)> = spec_ports(spec)
+            .iter()
+            .filter(|p| is_ingress_port(p))
+            .filter_map(|p| {
+                p.published_port
+                    .filter(|n| *n > 0)
+                    .map(|n| (protocol_of(p), n))
+            })
+            .collect();
+        self.store.view(|t| {
+            if !t.networks.iter().any(|n| n.is_ingress()) {
+                return Err(ControlError::Invalid(
+                    "rpc error: code = FailedPrecondition desc = service needs ingress network, but no ingress network is present".into(),
+                ));
+            }
+            for s in t.services.iter().filter(|s| Some(&s.id) != own) {
+                let published = s
+                    .endpoint
+                    .as_ref()
+                    .and_then(|e| e.ports.as_deref())
+                    .unwrap_or_default()
+                    .iter()
+                    .chain(spec_ports(&s.spec))
+                    .filter(|p| is_ingress_port(p));
+                for p in published {
+                    if let Some(n) = p.published_port
+                        && wanted.contains(&(protocol_of(p), n))
+                    {
+                        return Err(ControlError::Invalid(format!(
+                            "rpc error: code = InvalidArgument desc = port '{n}' is already in use by service '{}' ({}) as an ingress port",
+                            s.name(),
+                            s.id
+                        )));
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
     pub fn services(&self) -> Vec<Service> {
         self.store.view(|t| t.services.iter().cloned().collect())
     }
@@ -98,6 +161,7 @@ impl Control {
         validate_service_spec(&spec)?;
         self.check_references(&spec)?;
         self.resolve_spec_networks(&mut spec)?;
+        self.check_endpoint(&spec, None)?;
         let id = ServiceId::generate(&mut rand::rng());
         let service = Service {
             id: id.clone(),
@@ -141,9 +205,10 @@ impl Control {
                 svc.previous_spec = Some(std::mem::replace(&mut svc.spec, prev));
                 svc.previous_spec_version =
                     Some(std::mem::replace(&mut svc.spec_version, prev_version));
+                self.check_endpoint(&svc.spec, Some(&svc.id))?;
                 // The restored spec is a new deployment: its tasks must be rebuilt.
                 svc.spec_version.index = current.meta.version.index;
-                svc.endpoint = Some(endpoint_of(&svc.spec));
+                svc.endpoint = Some(keep_allocation(svc.endpoint.take(), &svc.spec));
                 svc.update_status = Some(ServiceUpdateStatus {
                     state: Some(ServiceUpdateStatusStateEnum::ROLLBACK_STARTED),
                     started_at: Some(shoal_types::time::rfc3339(self.store.now())),
@@ -159,6 +224,7 @@ impl Control {
                 validate_service_spec(&spec)?;
                 self.check_references(&spec)?;
                 self.resolve_spec_networks(&mut spec)?;
+                self.check_endpoint(&spec, Some(&current.id))?;
                 if spec.name != current.spec.name {
                     return Err(ControlError::Unimplemented(
                         "rpc error: code = Unimplemented desc = renaming services is not supported"
@@ -189,7 +255,7 @@ impl Control {
                     svc.spec_version.index = current.meta.version.index;
                     svc.update_status = None;
                 }
-                svc.endpoint = Some(endpoint_of(&svc.spec));
+                svc.endpoint = Some(keep_allocation(svc.endpoint.take(), &svc.spec));
             }
         }
         self.store

@@ -9,6 +9,11 @@ pub const MAX_NAME_LEN: usize = 63;
 pub const MIN_NANO_CPUS: i64 = 1_000_000;
 /// Smallest memory reservation or limit swarmkit accepts: 4 MiB.
 pub const MIN_MEMORY_BYTES: i64 = 4 * 1024 * 1024;
+/// Largest service spec, encoded as JSON. A service stores its previous spec beside the
+/// current one and each task carries a copy of the task template, and every one of those
+/// objects must fit in one raft transaction: half of it, less 64 KiB for the rest of the
+/// service (status, endpoint, metadata).
+pub const MAX_SERVICE_SPEC_BYTES: usize = shoal_store::MAX_PROPOSAL_BYTES / 2 - 64 * 1024;
 
 fn err(msg: impl Into<String>) -> ValidationError {
     ValidationError::new(msg)
@@ -142,8 +147,49 @@ pub fn validate_constraint(c: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// Refuses a spec too large to be stored (see [`MAX_SERVICE_SPEC_BYTES`]), naming the limit.
+pub fn validate_spec_size(spec: &ServiceSpec) -> Result<(), ValidationError> {
+    let size = serde_json::to_vec(spec).map(|v| v.len()).unwrap_or(0);
+    if size > MAX_SERVICE_SPEC_BYTES {
+        return Err(err(format!(
+            "rpc error: code = InvalidArgument desc = service spec is too large: {size} bytes, the limit is {MAX_SERVICE_SPEC_BYTES} bytes (the current and the previous spec must fit together in one raft transaction of {} bytes)",
+            shoal_store::MAX_PROPOSAL_BYTES
+        )));
+    }
+    Ok(())
+}
+
 /// Everything checked before a service is created or updated.
+/// swarmkit's `validateEndpointSpec`: ports in range, no port published twice, and no
+/// ingress-mode port with endpoint mode `dnsrr`.
+fn validate_endpoint(spec: &ServiceSpec) -> Result<(), ValidationError> {
+    use crate::allocator::state::{is_dnsrr, is_ingress_port, protocol_of, spec_ports};
+    let ports = spec_ports(spec);
+    if is_dnsrr(spec) && ports.iter().any(is_ingress_port) {
+        return Err(err(
+            "rpc error: code = InvalidArgument desc = EndpointSpec: port published with ingress mode can't be used with dnsrr mode",
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for p in ports {
+        let target = p.target_port.unwrap_or(0);
+        let published = p.published_port.unwrap_or(0);
+        if !(0..=65535).contains(&target) || !(0..=65535).contains(&published) {
+            return Err(err(format!(
+                "rpc error: code = InvalidArgument desc = EndpointSpec: port {published}:{target} is out of range"
+            )));
+        }
+        if published > 0 && !seen.insert((protocol_of(p), published, is_ingress_port(p))) {
+            return Err(err(format!(
+                "rpc error: code = InvalidArgument desc = EndpointSpec: duplicate published ports provided: {published}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub fn validate_service_spec(spec: &ServiceSpec) -> Result<(), ValidationError> {
+    validate_spec_size(spec)?;
     validate_name(spec.name.as_deref().unwrap_or_default())?;
     let task = spec
         .task_template
@@ -153,6 +199,7 @@ pub fn validate_service_spec(spec: &ServiceSpec) -> Result<(), ValidationError> 
         err("rpc error: code = InvalidArgument desc = ContainerSpec: missing in service spec")
     })?;
     validate_image(container.image.as_deref().unwrap_or_default())?;
+    validate_endpoint(spec)?;
     if let Some(mode) = &spec.mode {
         let set = [
             mode.replicated.is_some(),
@@ -258,6 +305,24 @@ pub fn validate_service_spec(spec: &ServiceSpec) -> Result<(), ValidationError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_spec_too_large_to_store_is_refused_naming_the_limit() {
+        let spec = |bytes: usize| ServiceSpec {
+            name: Some("big".into()),
+            labels: Some([("blob".to_string(), "x".repeat(bytes))].into()),
+            ..Default::default()
+        };
+        assert_eq!(validate_spec_size(&spec(16 * 1024)), Ok(()));
+        let e = validate_spec_size(&spec(MAX_SERVICE_SPEC_BYTES)).expect_err("too large");
+        assert!(
+            e.0.contains("service spec is too large")
+                && e.0
+                    .contains(&format!("the limit is {MAX_SERVICE_SPEC_BYTES} bytes")),
+            "{}",
+            e.0
+        );
+    }
 
     #[test]
     fn names_follow_dns_rules() {

@@ -1,9 +1,311 @@
 //! Pure rules of the session protocol: which tasks a node is sent, when a change is worth a
 //! new message, and which status updates are accepted.
 
+use crate::allocator::state::{is_allocated, is_ingress_port, needs_ingress, protocol_of};
 use shoal_store::{Event, EventKind, Tables};
-use shoal_types::{Config, NodeId, Object, Secret, Task, TaskState, TaskStatus};
-use std::collections::BTreeMap;
+use shoal_types::api::NodeState;
+use shoal_types::dispatch::{NetEndpoint, NetNode, NetPort, NetService, NodeNetwork};
+use shoal_types::{Config, Network, NodeId, Object, Secret, Service, Task, TaskState, TaskStatus};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The label `stack deploy` puts on its services: their short name also answers.
+const STACK_NAMESPACE_LABEL: &str = "com.docker.stack.namespace";
+
+/// Whether a task's addresses are live: placed on a node and not ended.
+pub fn is_endpoint(task: &Task) -> bool {
+    !task.node_id.is_empty()
+        && task.status.state >= TaskState::Assigned
+        && task.status.state <= TaskState::Running
+}
+
+/// Whether a task gets traffic: running (a task with a healthcheck only reaches RUNNING once
+/// healthy; an unhealthy one fails).
+pub fn is_ready(task: &Task) -> bool {
+    task.status.state == TaskState::Running
+}
+
+/// The networks `node` takes part in, complete (see [`NodeNetwork`]): each network one of
+/// its tasks that has not ended is attached to, plus the ingress network while any service
+/// publishes a port in ingress mode. A network on which the node has no address yet is left
+/// out until the allocator gives it one.
+/// Views of networks shared by every session: a network's endpoints, nodes and services are
+/// the same for all its members, so they are worked out once per store state (keyed by the
+/// applied index) rather than once per node.
+pub type NetViews =
+    parking_lot::Mutex<std::collections::HashMap<String, (u64, std::sync::Arc<NodeNetwork>)>>;
+
+pub fn node_networks(
+    t: &Tables,
+    node: &NodeId,
+    tasks: &[Task],
+    views: &NetViews,
+) -> Vec<NodeNetwork> {
+    let Some(me) = t.nodes.get(node.as_str()) else {
+        return Vec::new();
+    };
+    let mut ids: BTreeSet<&str> = tasks
+        .iter()
+        .filter(|t| t.status.state <= TaskState::Running)
+        .flat_map(|t| t.networks.iter().map(|a| a.network_id.as_str()))
+        .collect();
+    let ingress = t
+        .networks
+        .iter()
+        .find(|n| n.is_ingress() && is_allocated(n));
+    let mesh = ingress.is_some() && t.services.iter().any(|s| needs_ingress(&s.spec));
+    if let Some(ing) = ingress.filter(|_| mesh) {
+        ids.insert(ing.id.as_str());
+    }
+    ids.into_iter()
+        .filter_map(|id| t.networks.get(id).filter(|n| is_allocated(n)))
+        .filter_map(|net| {
+            let gateway = gateway_of(&me.attachments, &net.id)?;
+            let shared = {
+                let mut views = views.lock();
+                match views.get(&net.id) {
+                    Some((index, v)) if *index == t.applied_index => v.clone(),
+                    _ => {
+                        views.retain(|id, _| t.networks.get(id).is_some());
+                        let v = std::sync::Arc::new(network_view(t, net));
+                        views.insert(net.id.clone(), (t.applied_index, v.clone()));
+                        v
+                    }
+                }
+            };
+            let mut view = NodeNetwork::clone(&shared);
+            view.gateway = gateway.clone();
+            if !view.nodes.iter().any(|n| &n.node_id == node) {
+                let at = view.nodes.partition_point(|n| n.node_id < *node);
+                view.nodes.insert(
+                    at,
+                    NetNode {
+                        node_id: node.clone(),
+                        addr: me.status.addr.clone().unwrap_or_default(),
+                        gateway: bare(&gateway),
+                    },
+                );
+            }
+            Some(view)
+        })
+        .collect()
+}
+
+fn gateway_of(atts: &[shoal_types::NetworkAttachment], net: &str) -> Option<String> {
+    atts.iter()
+        .find(|a| a.network_id == net)
+        .and_then(|a| a.addresses.first().cloned())
+}
+
+fn bare(addr: &str) -> String {
+    addr.split('/').next().unwrap_or_default().to_string()
+}
+
+/// One network as its members see it (without the member's own gateway): its endpoints, the
+/// nodes that have it up, its services.
+fn network_view(t: &Tables, net: &Network) -> NodeNetwork {
+    let mut endpoints = Vec::new();
+    let mut members: BTreeSet<&str> = BTreeSet::new();
+    let mut services: BTreeSet<&str> = BTreeSet::new();
+    for task in t.tasks.find("network", &net.id) {
+        if !is_endpoint(task) {
+            continue;
+        }
+        let Some(att) = task.networks.iter().find(|a| a.network_id == net.id) else {
+            continue;
+        };
+        let mut names = vec![task.container_name()];
+        if let Some(h) = task
+            .spec
+            .container_spec
+            .as_ref()
+            .and_then(|c| c.hostname.as_deref())
+            .filter(|h| !h.is_empty() && !h.contains("{{"))
+        {
+            names.push(h.to_string());
+        }
+        members.insert(task.node_id.as_str());
+        services.insert(task.service_id.as_str());
+        endpoints.push(NetEndpoint {
+            task_id: task.id.clone(),
+            service_id: task.service_id.clone(),
+            node_id: task.node_id.clone(),
+            addr: att.ip().map(|ip| ip.to_string()).unwrap_or_default(),
+            ready: is_ready(task),
+            names,
+            aliases: att.aliases.clone(),
+        });
+    }
+    if net.is_ingress() {
+        for n in t.nodes.iter() {
+            if n.status.state == Some(NodeState::READY)
+                && n.status.addr.as_deref().is_some_and(|a| !a.is_empty())
+            {
+                members.insert(n.id.as_str());
+            }
+        }
+        for s in t.services.iter().filter(|s| needs_ingress(&s.spec)) {
+            services.insert(s.id.as_str());
+        }
+    }
+    let nodes = members
+        .into_iter()
+        .filter_map(|id| {
+            let n = t.nodes.get(id)?;
+            Some(NetNode {
+                node_id: n.id.clone(),
+                addr: n.status.addr.clone().unwrap_or_default(),
+                gateway: bare(&gateway_of(&n.attachments, &net.id)?),
+            })
+        })
+        .collect();
+    let services = services
+        .into_iter()
+        .filter_map(|id| t.services.get(id))
+        .map(|s| net_service(s, &net.id))
+        .collect();
+    NodeNetwork {
+        network: net.clone(),
+        gateway: String::new(),
+        nodes,
+        endpoints,
+        services,
+    }
+}
+
+/// A service as a network's members see it: names, VIP there, published ports.
+pub fn net_service(s: &Service, net: &str) -> NetService {
+    let mut aliases: Vec<String> = s
+        .spec
+        .task_template
+        .as_ref()
+        .and_then(|t| t.networks.as_ref())
+        .into_iter()
+        .flatten()
+        .filter(|a| a.target.as_deref() == Some(net))
+        .flat_map(|a| a.aliases.clone().unwrap_or_default())
+        .collect();
+    if let Some(ns) = s
+        .spec
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(STACK_NAMESPACE_LABEL))
+        && let Some(short) = s.name().strip_prefix(&format!("{ns}_"))
+        && !aliases.iter().any(|a| a == short)
+    {
+        aliases.push(short.to_string());
+    }
+    let endpoint = s.endpoint.as_ref();
+    let vip = endpoint
+        .and_then(|e| e.virtual_ips.as_ref())
+        .into_iter()
+        .flatten()
+        .find(|v| v.network_id.as_deref() == Some(net))
+        .and_then(|v| v.addr.as_deref())
+        .map(bare);
+    let ports = endpoint
+        .and_then(|e| e.ports.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            Some(NetPort {
+                protocol: protocol_of(p).to_string(),
+                target: u16::try_from(p.target_port?).ok()?,
+                published: p
+                    .published_port
+                    .and_then(|n| u16::try_from(n).ok())
+                    .unwrap_or(0),
+                ingress: is_ingress_port(p),
+            })
+        })
+        .collect();
+    NetService {
+        service_id: s.id.clone(),
+        name: s.name().to_string(),
+        aliases,
+        vip,
+        ports,
+    }
+}
+
+/// The networks whose members an event may concern: an endpoint appearing, leaving or
+/// changing readiness; a service's names, VIPs or ports; a node's addresses or state; a
+/// network itself. `everyone` is set when the ingress network may come or go on every node.
+pub fn touched_networks(event: &Event, out: &mut BTreeSet<String>, everyone: &mut bool) {
+    match (&event.object, &event.old) {
+        (Object::Task(new), old) => {
+            let old = match old {
+                Some(Object::Task(o)) => Some(o),
+                _ => None,
+            };
+            let key = |t: &Task| {
+                (
+                    is_endpoint(t),
+                    is_ready(t),
+                    t.node_id.clone(),
+                    t.networks.clone(),
+                )
+            };
+            let relevant = match (event.kind, old) {
+                (EventKind::Updated, Some(o)) => key(o) != key(new),
+                _ => is_endpoint(new),
+            };
+            if relevant {
+                for t in std::iter::once(new).chain(old) {
+                    out.extend(t.networks.iter().map(|a| a.network_id.clone()));
+                }
+            }
+        }
+        (Object::Service(new), old) => {
+            let old = match old {
+                Some(Object::Service(o)) => Some(o),
+                _ => None,
+            };
+            if let Some(o) = old
+                && o.spec == new.spec
+                && o.endpoint == new.endpoint
+            {
+                return;
+            }
+            if needs_ingress(&new.spec) != old.is_some_and(|o| needs_ingress(&o.spec))
+                || (event.kind != EventKind::Updated && needs_ingress(&new.spec))
+            {
+                *everyone = true;
+            }
+            for s in std::iter::once(new).chain(old) {
+                out.extend(
+                    s.endpoint
+                        .iter()
+                        .flat_map(|e| e.virtual_ips.iter().flatten())
+                        .filter_map(|v| v.network_id.clone()),
+                );
+                out.extend(crate::allocator::state::spec_network_ids(&s.spec));
+            }
+        }
+        (Object::Node(new), old) => {
+            let old = match old {
+                Some(Object::Node(o)) => Some(o),
+                _ => None,
+            };
+            if let Some(o) = old
+                && o.status.addr == new.status.addr
+                && o.status.state == new.status.state
+                && o.attachments == new.attachments
+            {
+                return;
+            }
+            for n in std::iter::once(new).chain(old) {
+                out.extend(n.attachments.iter().map(|a| a.network_id.clone()));
+            }
+        }
+        (Object::Network(n), _) => {
+            if n.is_ingress() {
+                *everyone = true;
+            }
+            out.insert(n.id.clone());
+        }
+        _ => {}
+    }
+}
 
 /// The complete set a node must know about: every task placed on it that has reached
 /// ASSIGNED (running ones and ones to stop, ended ones until the reaper deletes them), in id

@@ -1,14 +1,16 @@
 //! The dispatcher's fan-out: one store watcher for all sessions. It reads each event once,
-//! works out which nodes' assignment sets it may change ([`concerns_node`]) and wakes those
-//! nodes' streams; after a lagged watcher it wakes every stream (each re-reads its set).
+//! works out which nodes' assignment sets it may change ([`concerns_node`]) and which
+//! networks it touches ([`touched_networks`]), and wakes the streams of those nodes and of
+//! the nodes that have those networks; after a lagged watcher it wakes every stream (each
+//! re-reads its set).
 
 use super::Registration;
-use super::assignments::concerns_node;
+use super::assignments::{concerns_node, touched_networks};
 use crate::error::ControllerError;
 use parking_lot::Mutex;
 use shoal_store::{Event, StoreHandle, WatchError, Watcher};
 use shoal_types::{NodeId, Object};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use tokio_util::sync::CancellationToken;
 
 /// Most events read before the woken streams are notified, so a burst takes the registration
@@ -17,6 +19,11 @@ const MAX_EVENTS_PER_ROUND: usize = 4096;
 
 /// The nodes whose sets `event` may change (the task's node before and after).
 fn concerned<'a>(event: &'a Event, out: &mut HashSet<&'a NodeId>) {
+    if let Object::Node(n) = &event.object {
+        // Its own addresses decide which networks it is sent.
+        out.insert(&n.id);
+        return;
+    }
     let Object::Task(new) = &event.object else {
         return;
     };
@@ -74,12 +81,22 @@ pub(super) async fn run(
             continue;
         }
         let mut woken = HashSet::new();
+        let mut networks = BTreeSet::new();
+        let mut everyone = false;
         for ev in &batch {
             concerned(ev, &mut woken);
+            touched_networks(ev, &mut networks, &mut everyone);
         }
         for id in woken {
             if let Some(r) = nodes.get(id) {
                 r.changed.notify_one();
+            }
+        }
+        if everyone || !networks.is_empty() {
+            for r in nodes.values() {
+                if everyone || !r.networks.lock().is_disjoint(&networks) {
+                    r.changed.notify_one();
+                }
             }
         }
     }

@@ -92,6 +92,7 @@ pub(super) async fn mark_unknown(
                 expires,
                 cancel: tokio_util::sync::CancellationToken::new(),
                 changed: Default::default(),
+                networks: Default::default(),
             });
         }
     }

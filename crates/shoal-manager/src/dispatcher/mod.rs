@@ -31,7 +31,7 @@ use rand::rngs::StdRng;
 use shoal_store::StoreHandle;
 use shoal_types::NodeId;
 use shoal_types::dispatch::{Assignments, HeartbeatResponse, SessionRequest, StatusBatch};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -52,6 +52,9 @@ pub(crate) struct Registration {
     cancel: CancellationToken,
     /// Wakes the session's stream; see [`fanout`].
     changed: Arc<tokio::sync::Notify>,
+    /// The networks of the last set sent to the node: the fan-out wakes it when one of
+    /// them changes.
+    networks: Arc<Mutex<BTreeSet<String>>>,
 }
 
 pub(crate) struct Inner {
@@ -65,6 +68,8 @@ pub(crate) struct Inner {
     started: watch::Sender<bool>,
     /// Wakes the heartbeat monitor when an expiry moved earlier.
     changed: tokio::sync::Notify,
+    /// Network views shared by every session ([`assignments::NetViews`]).
+    views: Arc<assignments::NetViews>,
     /// Agents' status batches on their way to the status writer ([`status`]).
     status_tx: mpsc::Sender<status::Pending>,
     /// The writer's end; [`Dispatcher::run`] holds it while running.
@@ -90,6 +95,7 @@ impl Dispatcher {
             rng: Mutex::new(StdRng::from_os_rng()),
             started: watch::Sender::new(false),
             changed: tokio::sync::Notify::new(),
+            views: Default::default(),
             status_tx,
             status_rx: tokio::sync::Mutex::new(status_rx),
         };
@@ -122,11 +128,13 @@ impl Dispatcher {
         let cancel = inner.cancel.child_token();
         let expires = Instant::now() + self.heartbeat_period() * GRACE_MULTIPLIER;
         let changed = Arc::new(tokio::sync::Notify::new());
+        let networks = Arc::new(Mutex::new(BTreeSet::new()));
         let registration = Registration {
             session_id: Some(session_id.clone()),
             expires,
             cancel: cancel.clone(),
             changed: changed.clone(),
+            networks: networks.clone(),
         };
         if let Some(old) = inner.nodes.lock().insert(node_id.clone(), registration) {
             old.cancel.cancel();
@@ -145,6 +153,8 @@ impl Dispatcher {
             tx,
             cancel,
             changed,
+            networks,
+            views: inner.views.clone(),
         };
         let mut streams = inner.streams.lock();
         while streams.try_join_next().is_some() {}

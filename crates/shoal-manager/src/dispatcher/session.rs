@@ -6,10 +6,13 @@
 //! sessions each filtering every one of 50,000 task writes cost the leader more than
 //! everything else it does.
 
-use super::assignments::{assigned_tasks, referenced, sets_differ};
+use super::assignments::{NetViews, assigned_tasks, node_networks, referenced, sets_differ};
+use parking_lot::Mutex;
 use shoal_store::StoreHandle;
 use shoal_types::dispatch::Assignments;
+use shoal_types::dispatch::NodeNetwork;
 use shoal_types::{NodeId, Task};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
@@ -29,30 +32,40 @@ pub(super) struct Stream {
     /// Notified by the fan-out when an event may change this node's set (a stored permit
     /// covers an event that lands while the set is being read or sent).
     pub changed: Arc<Notify>,
+    /// The networks of the last set sent, read by the fan-out.
+    pub networks: Arc<Mutex<BTreeSet<String>>>,
+    /// Network views shared by all sessions.
+    pub views: Arc<NetViews>,
 }
 
 impl Stream {
     /// Sends sets until the session is cancelled or the agent drops its receiver.
     pub async fn run(self) {
-        let mut last: Option<Vec<Task>> = None;
+        let mut last: Option<(Vec<Task>, Vec<NodeNetwork>)> = None;
         loop {
-            let (tasks, period_ms, (secrets, configs)) = self.store.view(|t| {
+            let (tasks, period_ms, (secrets, configs), networks) = self.store.view(|t| {
                 let period = t
                     .cluster()
                     .map(|c| c.heartbeat_period_ns())
                     .unwrap_or(shoal_types::cluster::DEFAULT_HEARTBEAT_NS);
                 let tasks = assigned_tasks(t, &self.node_id);
                 let deps = referenced(t, &tasks);
-                (tasks, (period / 1_000_000).max(1) as u64, deps)
+                let networks = node_networks(t, &self.node_id, &tasks, &self.views);
+                (tasks, (period / 1_000_000).max(1) as u64, deps, networks)
             });
-            if last.as_ref().is_none_or(|l| sets_differ(l, &tasks)) {
+            // Membership first, so a change landing while the set is sent still wakes us.
+            *self.networks.lock() = networks.iter().map(|n| n.network.id.clone()).collect();
+            if last
+                .as_ref()
+                .is_none_or(|(l, n)| sets_differ(l, &tasks) || *n != networks)
+            {
                 let msg = Assignments {
                     session_id: self.session_id.clone(),
                     tasks: tasks.clone(),
                     heartbeat_period_ms: period_ms,
                     secrets,
                     configs,
-                    networks: Vec::new(),
+                    networks: networks.clone(),
                 };
                 tracing::debug!(node.id = %self.node_id, tasks = tasks.len(), secrets = msg.secrets.len(), configs = msg.configs.len(), "sending assignments");
                 tokio::select! {
@@ -63,7 +76,7 @@ impl Stream {
                         return;
                     },
                 }
-                last = Some(tasks);
+                last = Some((tasks, networks));
             }
             // Wait for a change that concerns this node, then let related changes land; the
             // set is read fresh next, so what happened meanwhile is already in it.

@@ -78,6 +78,8 @@ pub fn new_task(
             labels: service.spec.labels.clone().unwrap_or_default(),
         },
         job_iteration: mode.is_job().then(|| job_iteration(service)),
+        // The allocator sets it again with the task's addresses.
+        endpoint: service.endpoint.clone(),
         ..Default::default()
     }
 }

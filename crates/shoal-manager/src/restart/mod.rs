@@ -14,7 +14,8 @@ pub mod policy;
 
 pub use policy::{Condition, Decision, RestartPolicy, Situation, Trigger, decide};
 
-use crate::controller::{self, Controller, MAX_CHANGES_PER_TX};
+use crate::batch::{BatchSize, MAX_CHANGES_PER_TX};
+use crate::controller::{self, Controller};
 use crate::orchestrator::{global, job_iteration, new_task};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -240,22 +241,28 @@ impl Controller for RestartSupervisor {
             tx.update(Object::Task(task))
         })
         .await?;
-        for chunk in due.chunks(MAX_CHANGES_PER_TX / 2) {
+        // Each restart is two changes (the old task stopped, its replacement created); large
+        // tasks make the batches smaller still.
+        let mut size = BatchSize::new(MAX_CHANGES_PER_TX / 2);
+        let mut rest = &due[..];
+        while !rest.is_empty() {
             let stamp = controller::timestamp(store);
             let rng = &mut self.rng;
-            let (made, _) = controller::update_retrying(store, |tx| {
-                let mut made = Vec::new();
-                for id in chunk {
-                    if let Some(m) = stage_restart(tx, id, &stamp, rng)? {
-                        made.push(m);
+            let (done, made) = size
+                .update_chunk(store, rest, |tx, chunk| {
+                    let mut made = Vec::new();
+                    for id in chunk {
+                        if let Some(m) = stage_restart(tx, id, &stamp, rng)? {
+                            made.push(m);
+                        }
                     }
-                }
-                Ok(made)
-            })
-            .await?;
-            for id in chunk {
+                    Ok(made)
+                })
+                .await?;
+            for id in &rest[..done] {
                 self.pending.remove(id);
             }
+            rest = &rest[done..];
             for (key, version) in made {
                 self.record_restart(key, version, now);
             }

@@ -25,6 +25,7 @@ pub use policy::{FailureAction, Order, UpdatePolicy};
 pub use slots::{SlotKey, dirty_slots, is_updatable};
 pub use status::StatusChange;
 
+use crate::batch::{BatchSize, Paced, PassOutcome};
 use crate::controller::{self, Controller};
 use crate::orchestrator::{self, new_task};
 use rand::SeedableRng;
@@ -37,7 +38,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// Most writes applied in one transaction (each is at most two store changes per slot
-/// stopped plus one created, well under the store's per-transaction limit).
+/// stopped plus one created); fewer when the tasks are large (see [`BatchSize`]).
 const WRITES_PER_TX: usize = 60;
 
 /// The update supervisor loop's state.
@@ -117,15 +118,17 @@ impl Controller for UpdateSupervisor {
             .map(|(id, _)| id.clone())
             .collect();
         self.dirty.extend(due);
-        while let Some(id) = self.dirty.pop_first() {
-            if let Err(err) = self.reconcile_service(store, &id, now).await {
+        let mut pass = PassOutcome::new(Self::NAME);
+        for id in std::mem::take(&mut self.dirty) {
+            let result = self.reconcile_service(store, &id, now).await;
+            if result.is_err() {
                 // The run's view of what it wrote is now wrong: start over from the store.
                 self.runs.remove(&id);
-                self.dirty.insert(id);
-                return Err(err);
             }
+            pass.record(id, result.map(|()| false));
         }
-        Ok(())
+        // Update runs are paced by their own config, never here.
+        pass.finish(&mut self.dirty, &mut Paced::default(), now)
     }
 }
 
@@ -147,10 +150,16 @@ impl UpdateSupervisor {
         for w in &writes {
             log_write(id, w);
         }
-        for chunk in writes.chunks(WRITES_PER_TX) {
+        let mut size = BatchSize::new(WRITES_PER_TX);
+        let mut rest = &writes[..];
+        while !rest.is_empty() {
             let stamp = controller::timestamp(store);
-            controller::update_retrying(store, |tx| apply_writes(tx, id, version, chunk, &stamp))
+            let (done, ()) = size
+                .update_chunk(store, rest, |tx, chunk| {
+                    apply_writes(tx, id, version, chunk, &stamp)
+                })
                 .await?;
+            rest = &rest[done..];
         }
         Ok(())
     }

@@ -11,7 +11,8 @@ pub mod plan;
 
 pub use plan::{Plan, keeps_tasks, reconcile, requirements, takes_new_tasks};
 
-use crate::controller::{self, Controller, MAX_CHANGES_PER_TX};
+use crate::batch::{self, BatchSize, Paced, PassOutcome};
+use crate::controller::{self, Controller};
 use crate::orchestrator::{self, new_task};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -26,6 +27,8 @@ use tokio_util::sync::CancellationToken;
 pub struct GlobalOrchestrator {
     all: bool,
     dirty: BTreeSet<ServiceId>,
+    /// Services with paced creations left for a later pass.
+    paced: Paced<ServiceId>,
     rng: StdRng,
 }
 
@@ -34,6 +37,7 @@ impl GlobalOrchestrator {
         Self {
             all: false,
             dirty: BTreeSet::new(),
+            paced: Paced::default(),
             rng,
         }
     }
@@ -109,7 +113,7 @@ impl Controller for GlobalOrchestrator {
         self.all = true;
     }
 
-    async fn reconcile(&mut self, store: &StoreHandle, _now: Instant) -> Result<(), StoreError> {
+    async fn reconcile(&mut self, store: &StoreHandle, now: Instant) -> Result<(), StoreError> {
         if std::mem::take(&mut self.all) {
             let ids: Vec<ServiceId> = store.view(|t| {
                 t.services
@@ -120,29 +124,39 @@ impl Controller for GlobalOrchestrator {
             });
             self.dirty.extend(ids);
         }
-        while let Some(id) = self.dirty.pop_first() {
-            if let Err(err) = self.reconcile_service(store, &id).await {
-                self.dirty.insert(id);
-                return Err(err);
-            }
+        let mut pass = PassOutcome::new(Self::NAME);
+        let mut todo = std::mem::take(&mut self.dirty);
+        todo.extend(self.paced.take_due(now));
+        for id in todo {
+            let result = self.reconcile_service(store, &id).await;
+            pass.record(id, result);
         }
-        Ok(())
+        pass.finish(&mut self.dirty, &mut self.paced, now)
+    }
+
+    fn next_wakeup(&self) -> Option<Instant> {
+        self.paced.next_wakeup()
     }
 }
 
 impl GlobalOrchestrator {
+    /// One step for one service: a single transaction of at most [`MAX_CHANGES_PER_TX`](batch::MAX_CHANGES_PER_TX)
+    /// changes, fewer when its tasks are large. Returns whether changes are left for another
+    /// pass.
     async fn reconcile_service(
         &mut self,
         store: &StoreHandle,
         id: &ServiceId,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let rng = &mut self.rng;
-        loop {
-            let stamp = controller::timestamp(store);
-            let (more, _) = controller::update_retrying(store, |tx| {
+        let stamp = controller::timestamp(store);
+        BatchSize::default()
+            .update(store, |tx, limit| {
                 let Some(service) = tx.service(id.as_str()) else {
                     return Ok(false);
                 };
+                let sample = new_task(&service, 0, None, TaskId::default(), stamp.clone());
+                let limit = limit.min(batch::changes_that_fit(batch::encoded_len(&sample)));
                 let plan = {
                     let tables = tx.tables();
                     let tasks = tables.tasks.find("service", id.as_str());
@@ -158,7 +172,7 @@ impl GlobalOrchestrator {
                     shutdown = plan.shutdown.len(),
                     "reconciling global service"
                 );
-                let mut budget = MAX_CHANGES_PER_TX;
+                let mut budget = limit;
                 for task_id in plan.shutdown.iter().take(budget) {
                     orchestrator::stage_stop(tx, task_id, TaskState::Shutdown)?;
                     budget -= 1;
@@ -173,12 +187,8 @@ impl GlobalOrchestrator {
                     );
                     tx.create(Object::Task(task))?;
                 }
-                Ok(plan.changes() > MAX_CHANGES_PER_TX)
+                Ok(plan.changes() > limit)
             })
-            .await?;
-            if !more {
-                return Ok(());
-            }
-        }
+            .await
     }
 }

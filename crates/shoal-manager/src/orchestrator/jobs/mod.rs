@@ -9,7 +9,8 @@ pub mod plan;
 pub use plan::{Plan, reconcile};
 
 use super::global::{node_change, placement_changed};
-use crate::controller::{self, Controller, MAX_CHANGES_PER_TX};
+use crate::batch::{self, BatchSize, Paced, PassOutcome};
+use crate::controller::{self, Controller};
 use crate::orchestrator::{self, new_task};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -23,6 +24,8 @@ use tokio_util::sync::CancellationToken;
 pub struct JobsOrchestrator {
     all: bool,
     dirty: BTreeSet<ServiceId>,
+    /// Services with paced creations left for a later pass.
+    paced: Paced<ServiceId>,
     rng: StdRng,
 }
 
@@ -31,6 +34,7 @@ impl JobsOrchestrator {
         Self {
             all: false,
             dirty: BTreeSet::new(),
+            paced: Paced::default(),
             rng,
         }
     }
@@ -52,7 +56,9 @@ impl Controller for JobsOrchestrator {
             Object::Service(s) if event.kind != EventKind::Deleted && s.mode().is_job() => {
                 self.dirty.insert(s.id.clone());
             }
-            Object::Task(t) if t.job_iteration.is_some() => {
+            // A job with paced creations left is planned again at its next paced pass
+            // anyway; reacting to the events of the tasks just created would undo the pacing.
+            Object::Task(t) if t.job_iteration.is_some() && !self.paced.contains(&t.service_id) => {
                 self.dirty.insert(t.service_id.clone());
             }
             Object::Node(_) => {
@@ -70,7 +76,7 @@ impl Controller for JobsOrchestrator {
         self.all = true;
     }
 
-    async fn reconcile(&mut self, store: &StoreHandle, _now: Instant) -> Result<(), StoreError> {
+    async fn reconcile(&mut self, store: &StoreHandle, now: Instant) -> Result<(), StoreError> {
         if std::mem::take(&mut self.all) {
             let ids: Vec<ServiceId> = store.view(|t| {
                 t.services
@@ -81,34 +87,45 @@ impl Controller for JobsOrchestrator {
             });
             self.dirty.extend(ids);
         }
-        while let Some(id) = self.dirty.pop_first() {
-            if let Err(err) = self.reconcile_service(store, &id).await {
-                self.dirty.insert(id);
-                return Err(err);
-            }
+        let mut pass = PassOutcome::new(Self::NAME);
+        let mut todo = std::mem::take(&mut self.dirty);
+        todo.extend(self.paced.take_due(now));
+        for id in todo {
+            let result = self.reconcile_service(store, &id).await;
+            pass.record(id, result);
         }
-        Ok(())
+        pass.finish(&mut self.dirty, &mut self.paced, now)
+    }
+
+    fn next_wakeup(&self) -> Option<Instant> {
+        self.paced.next_wakeup()
     }
 }
 
 impl JobsOrchestrator {
+    /// One paced step for one job: a single transaction of at most [`MAX_CHANGES_PER_TX`](batch::MAX_CHANGES_PER_TX)
+    /// changes, fewer when its tasks are large. Returns whether changes are left for another
+    /// pass.
     async fn reconcile_service(
         &mut self,
         store: &StoreHandle,
         id: &ServiceId,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let rng = &mut self.rng;
-        loop {
-            let stamp = controller::timestamp(store);
-            let (more, _) = controller::update_retrying(store, |tx| {
+        let stamp = controller::timestamp(store);
+        BatchSize::default()
+            .update(store, |tx, limit| {
                 let Some(service) = tx.service(id.as_str()) else {
                     return Ok(false);
                 };
+                let sample = new_task(&service, 1, None, TaskId::default(), stamp.clone());
+                let limit = limit.min(batch::changes_that_fit(batch::encoded_len(&sample)));
                 let plan = {
                     let tables = tx.tables();
                     let tasks = tables.tasks.find("service", id.as_str());
                     let nodes: Vec<&Node> = tables.nodes.iter().collect();
-                    reconcile(&service, &tasks, &nodes)
+                    // One more than fits tells whether work is left after this transaction.
+                    reconcile(&service, &tasks, &nodes, limit.saturating_add(1))
                 };
                 if plan.is_empty() {
                     return Ok(false);
@@ -119,22 +136,18 @@ impl JobsOrchestrator {
                     shutdown = plan.shutdown.len(),
                     "reconciling job"
                 );
-                for task_id in plan.shutdown.iter().take(MAX_CHANGES_PER_TX) {
+                for task_id in plan.shutdown.iter().take(limit) {
                     orchestrator::stage_stop(tx, task_id, TaskState::Shutdown)?;
                 }
-                let budget = MAX_CHANGES_PER_TX.saturating_sub(plan.shutdown.len());
+                let budget = limit.saturating_sub(plan.shutdown.len());
                 let slots = plan.create_slots.iter().map(|s| (*s, None));
                 let nodes = plan.create_on.iter().map(|n| (0, Some(n.clone())));
                 for (slot, node) in slots.chain(nodes).take(budget) {
                     let task = new_task(&service, slot, node, TaskId::generate(rng), stamp.clone());
                     tx.create(Object::Task(task))?;
                 }
-                Ok(plan.changes() > MAX_CHANGES_PER_TX)
+                Ok(plan.changes() > limit)
             })
-            .await?;
-            if !more {
-                return Ok(());
-            }
-        }
+            .await
     }
 }

@@ -60,7 +60,10 @@ fn progress<'a>(tasks: impl Iterator<Item = &'a Task>) -> Option<Progress> {
 }
 
 /// Decides the writes for a job service. Other modes get an empty plan.
-pub fn reconcile(service: &Service, tasks: &[&Task], nodes: &[&Node]) -> Plan {
+///
+/// At most `max_create` new tasks are planned, however large `MaxConcurrent` is: the caller
+/// creates the rest in later passes, so the plan stays in proportion to the tasks that exist.
+pub fn reconcile(service: &Service, tasks: &[&Task], nodes: &[&Node], max_create: usize) -> Plan {
     let mode = service.mode();
     if !mode.is_job() {
         return Plan::default();
@@ -87,10 +90,10 @@ pub fn reconcile(service: &Service, tasks: &[&Task], nodes: &[&Node]) -> Plan {
                 .filter_map(|(s, ts)| Some((*s, progress(ts.iter().copied())?)))
                 .collect();
             let busy = states.values().filter(|p| **p == Progress::Busy).count() as u64;
-            let room = max_concurrent.saturating_sub(busy);
+            let room = usize::try_from(max_concurrent.saturating_sub(busy)).unwrap_or(usize::MAX);
             plan.create_slots = (1..=total)
                 .filter(|s| !states.contains_key(s))
-                .take(room as usize)
+                .take(room.min(max_create))
                 .collect();
         }
         ServiceMode::GlobalJob => {
@@ -102,7 +105,9 @@ pub fn reconcile(service: &Service, tasks: &[&Task], nodes: &[&Node]) -> Plan {
             let known: BTreeSet<&NodeId> = nodes.iter().map(|n| &n.id).collect();
             for node in nodes {
                 match by_node.get(&node.id) {
-                    None if takes_new_tasks(&req, node) => plan.create_on.push(node.id.clone()),
+                    None if takes_new_tasks(&req, node) && plan.create_on.len() < max_create => {
+                        plan.create_on.push(node.id.clone())
+                    }
                     None => {}
                     Some(ts) if !keeps_tasks(&req, node) => plan
                         .shutdown
@@ -152,6 +157,9 @@ mod tests {
         }
     }
 
+    /// No limit on creations.
+    const ALL: usize = usize::MAX;
+
     fn task(id: &str, slot: u64, state: TaskState, desired: TaskState, iteration: u64) -> Task {
         Task {
             id: id.into(),
@@ -168,7 +176,14 @@ mod tests {
 
     #[test]
     fn a_new_job_starts_max_concurrent_tasks() {
-        assert_eq!(reconcile(&job(2, 5), &[], &[]).create_slots, [1, 2]);
+        assert_eq!(reconcile(&job(2, 5), &[], &[], ALL).create_slots, [1, 2]);
+    }
+
+    #[test]
+    fn a_huge_max_concurrent_plans_only_the_paced_creations() {
+        // Without the bound this plan would hold a billion slot numbers.
+        let plan = reconcile(&job(1_000_000_000, i64::MAX), &[], &[], 4);
+        assert_eq!(plan.create_slots, [1, 2, 3, 4]);
     }
 
     #[test]
@@ -177,7 +192,7 @@ mod tests {
             task("a", 1, TaskState::Complete, TaskState::Complete, 4),
             task("b", 2, TaskState::Running, TaskState::Running, 4),
         ];
-        let plan = reconcile(&job(2, 3), &tasks.iter().collect::<Vec<_>>(), &[]);
+        let plan = reconcile(&job(2, 3), &tasks.iter().collect::<Vec<_>>(), &[], ALL);
         assert_eq!(plan.create_slots, [3]);
     }
 
@@ -194,20 +209,20 @@ mod tests {
                 )
             })
             .collect();
-        assert!(reconcile(&job(2, 3), &tasks.iter().collect::<Vec<_>>(), &[]).is_empty());
+        assert!(reconcile(&job(2, 3), &tasks.iter().collect::<Vec<_>>(), &[], ALL).is_empty());
     }
 
     #[test]
     fn a_slot_the_restart_supervisor_gave_up_on_is_not_retried() {
         let tasks = [task("a", 1, TaskState::Failed, TaskState::Shutdown, 4)];
-        let plan = reconcile(&job(1, 2), &tasks.iter().collect::<Vec<_>>(), &[]);
+        let plan = reconcile(&job(1, 2), &tasks.iter().collect::<Vec<_>>(), &[], ALL);
         assert_eq!(plan.create_slots, [2]);
     }
 
     #[test]
     fn tasks_of_an_older_iteration_are_stopped_and_not_counted() {
         let tasks = [task("a", 1, TaskState::Running, TaskState::Running, 3)];
-        let plan = reconcile(&job(1, 1), &tasks.iter().collect::<Vec<_>>(), &[]);
+        let plan = reconcile(&job(1, 1), &tasks.iter().collect::<Vec<_>>(), &[], ALL);
         assert_eq!(plan.shutdown, [TaskId::from("a")]);
         assert_eq!(plan.create_slots, [1]);
     }
@@ -238,7 +253,7 @@ mod tests {
         ];
         let mut done = task("t1", 0, TaskState::Complete, TaskState::Complete, 4);
         done.node_id = "a".into();
-        let plan = reconcile(&svc, &[&done], &nodes.iter().collect::<Vec<_>>());
+        let plan = reconcile(&svc, &[&done], &nodes.iter().collect::<Vec<_>>(), ALL);
         assert_eq!(plan.create_on, [NodeId::from("b")]);
     }
 }

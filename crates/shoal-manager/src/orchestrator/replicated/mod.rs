@@ -8,12 +8,18 @@
 //!
 //! Dirty tasks (made from an older template) are the [update supervisor](crate::update)'s:
 //! it replaces them slot by slot as the service's update config says.
+//!
+//! Creation is paced: each pass gives every service one transaction (see
+//! [`batch`](crate::batch)), and a service with more to create waits for the next pass. A
+//! replica count of a billion therefore costs memory and CPU in proportion to the tasks that
+//! exist, and a scale-down or removal lands between two steps.
 
 pub mod plan;
 
 pub use plan::{Plan, reconcile};
 
-use crate::controller::{self, Controller, MAX_CHANGES_PER_TX};
+use crate::batch::{self, BatchSize, Paced, PassOutcome};
+use crate::controller::{self, Controller};
 use crate::orchestrator::{self, new_task};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -29,6 +35,8 @@ pub struct ReplicatedOrchestrator {
     all: bool,
     dirty: BTreeSet<ServiceId>,
     deleted: BTreeSet<ServiceId>,
+    /// Services with paced creations left for a later pass.
+    paced: Paced<ServiceId>,
     rng: StdRng,
 }
 
@@ -39,6 +47,7 @@ impl ReplicatedOrchestrator {
             all: false,
             dirty: BTreeSet::new(),
             deleted: BTreeSet::new(),
+            paced: Paced::default(),
             rng,
         }
     }
@@ -77,7 +86,7 @@ impl Controller for ReplicatedOrchestrator {
         self.all = true;
     }
 
-    async fn reconcile(&mut self, store: &StoreHandle, _now: Instant) -> Result<(), StoreError> {
+    async fn reconcile(&mut self, store: &StoreHandle, now: Instant) -> Result<(), StoreError> {
         if std::mem::take(&mut self.all) {
             let (services, orphans) = store.view(|t| {
                 let services: BTreeSet<ServiceId> = t
@@ -92,35 +101,49 @@ impl Controller for ReplicatedOrchestrator {
             self.deleted.extend(orphans);
         }
         let deleted = std::mem::take(&mut self.deleted);
-        orchestrator::remove_tasks_of_deleted(store, &deleted).await?;
-        while let Some(id) = self.dirty.pop_first() {
-            if let Err(err) = self.reconcile_service(store, &id).await {
-                self.dirty.insert(id);
-                return Err(err);
-            }
+        if let Err(err) = orchestrator::remove_tasks_of_deleted(store, &deleted).await {
+            self.deleted.extend(deleted);
+            return Err(err);
         }
-        Ok(())
+        let mut pass = PassOutcome::new(Self::NAME);
+        let mut todo = std::mem::take(&mut self.dirty);
+        todo.extend(self.paced.take_due(now));
+        for id in todo {
+            let result = self.reconcile_service(store, &id).await;
+            pass.record(id, result);
+        }
+        pass.finish(&mut self.dirty, &mut self.paced, now)
+    }
+
+    fn next_wakeup(&self) -> Option<Instant> {
+        self.paced.next_wakeup()
     }
 }
 
 impl ReplicatedOrchestrator {
-    /// Applies the plan for one service, at most [`MAX_CHANGES_PER_TX`] changes per
-    /// transaction, re-planning inside each transaction so decisions see current data.
+    /// One paced step for one service: a single transaction of at most
+    /// [`MAX_CHANGES_PER_TX`](batch::MAX_CHANGES_PER_TX) changes, fewer when its tasks are large, planned inside the
+    /// transaction so it sees current data. Returns whether changes are left for another pass;
+    /// so a service scaled to a billion replicas gets its tasks a transaction at a time, taking
+    /// turns with every other service, and a `service rm` or scale-down lands in between.
     async fn reconcile_service(
         &mut self,
         store: &StoreHandle,
         id: &ServiceId,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let rng = &mut self.rng;
-        loop {
-            let stamp = controller::timestamp(store);
-            let (more, _) = controller::update_retrying(store, |tx| {
+        let stamp = controller::timestamp(store);
+        BatchSize::default()
+            .update(store, |tx, limit| {
                 let Some(service) = tx.service(id.as_str()) else {
                     return Ok(false);
                 };
+                let sample = new_task(&service, 1, None, TaskId::default(), stamp.clone());
+                let limit = limit.min(batch::changes_that_fit(batch::encoded_len(&sample)));
                 let plan = {
                     let tasks = tx.tables().tasks.find("service", id.as_str());
-                    reconcile(&service, &tasks)
+                    // One more than fits tells whether work is left after this transaction.
+                    reconcile(&service, &tasks, limit.saturating_add(1))
                 };
                 if plan.is_empty() {
                     return Ok(false);
@@ -131,7 +154,7 @@ impl ReplicatedOrchestrator {
                     shutdown = plan.shutdown.len(),
                     "reconciling replicated service"
                 );
-                let mut budget = MAX_CHANGES_PER_TX;
+                let mut budget = limit;
                 for task_id in plan.shutdown.iter().take(budget) {
                     orchestrator::stage_stop(tx, task_id, TaskState::Shutdown)?;
                     budget -= 1;
@@ -141,12 +164,8 @@ impl ReplicatedOrchestrator {
                         new_task(&service, *slot, None, TaskId::generate(rng), stamp.clone());
                     tx.create(Object::Task(task))?;
                 }
-                Ok(plan.changes() > MAX_CHANGES_PER_TX)
+                Ok(plan.changes() > limit)
             })
-            .await?;
-            if !more {
-                return Ok(());
-            }
-        }
+            .await
     }
 }

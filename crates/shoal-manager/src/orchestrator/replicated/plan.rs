@@ -39,7 +39,11 @@ impl Plan {
 /// [update supervisor](crate::update): it may hold an old and a new task at once during a
 /// `start-first` update, so its tasks are neither deduplicated nor replaced here; it is only
 /// counted, and stopped as a whole when the service is scaled down.
-pub fn reconcile(service: &Service, tasks: &[&Task]) -> Plan {
+///
+/// At most `max_create` slots are planned for new tasks, however many replicas are missing:
+/// the plan, like the work of applying it, stays in proportion to the tasks that exist, and the
+/// caller creates the rest in later passes.
+pub fn reconcile(service: &Service, tasks: &[&Task], max_create: usize) -> Plan {
     let ServiceMode::Replicated { replicas } = service.mode() else {
         return Plan::default();
     };
@@ -66,8 +70,10 @@ pub fn reconcile(service: &Service, tasks: &[&Task]) -> Plan {
 
     let count = slots.len() as u64;
     if count < replicas {
+        let missing = usize::try_from(replicas - count).unwrap_or(usize::MAX);
+        let wanted = missing.min(max_create);
         let mut next = 1u64;
-        while (plan.create.len() as u64) < replicas - count {
+        while plan.create.len() < wanted {
             if !slots.contains_key(&next) {
                 plan.create.push(next);
             }
@@ -160,13 +166,16 @@ mod tests {
         }
     }
 
+    /// No limit on creations.
+    const ALL: usize = usize::MAX;
+
     fn refs(tasks: &[Task]) -> Vec<&Task> {
         tasks.iter().collect()
     }
 
     #[test]
     fn a_new_service_gets_one_task_per_slot() {
-        let plan = reconcile(&service(3), &[]);
+        let plan = reconcile(&service(3), &[], ALL);
         assert_eq!(plan.create, [1, 2, 3]);
         assert!(plan.shutdown.is_empty());
     }
@@ -177,20 +186,20 @@ mod tests {
             task("a", 1, "n1", TaskState::Running),
             task("c", 3, "n1", TaskState::Running),
         ];
-        assert_eq!(reconcile(&service(4), &refs(&tasks)).create, [2, 4]);
+        assert_eq!(reconcile(&service(4), &refs(&tasks), ALL).create, [2, 4]);
     }
 
     #[test]
     fn a_failed_task_still_holds_its_slot_for_the_restart_supervisor() {
         let tasks = [task("a", 1, "n1", TaskState::Failed)];
-        assert!(reconcile(&service(1), &refs(&tasks)).is_empty());
+        assert!(reconcile(&service(1), &refs(&tasks), ALL).is_empty());
     }
 
     #[test]
     fn a_stopped_task_frees_its_slot() {
         let mut stopped = task("a", 1, "n1", TaskState::Shutdown);
         stopped.desired_state = TaskState::Shutdown;
-        assert_eq!(reconcile(&service(1), &[&stopped]).create, [1]);
+        assert_eq!(reconcile(&service(1), &[&stopped], ALL).create, [1]);
     }
 
     #[test]
@@ -198,7 +207,7 @@ mod tests {
         let tasks: Vec<Task> = (1..=5)
             .map(|s| task(&format!("t{s}"), s, "n1", TaskState::Running))
             .collect();
-        let plan = reconcile(&service(2), &refs(&tasks));
+        let plan = reconcile(&service(2), &refs(&tasks), ALL);
         assert_eq!(plan.shutdown, ["t5", "t4", "t3"].map(TaskId::from));
     }
 
@@ -211,7 +220,7 @@ mod tests {
             task("t4", 4, "n1", TaskState::Running),
             task("t5", 5, "n2", TaskState::Running),
         ];
-        let plan = reconcile(&service(3), &refs(&tasks));
+        let plan = reconcile(&service(3), &refs(&tasks), ALL);
         assert_eq!(
             plan.shutdown,
             ["t5", "t4"].map(TaskId::from),
@@ -226,7 +235,7 @@ mod tests {
             task("t2", 2, "n2", TaskState::Running),
             task("t3", 3, "", TaskState::Pending),
         ];
-        let plan = reconcile(&service(1), &refs(&tasks));
+        let plan = reconcile(&service(1), &refs(&tasks), ALL);
         assert_eq!(
             plan.shutdown,
             ["t3", "t1"].map(TaskId::from),
@@ -240,7 +249,7 @@ mod tests {
             task("a", 1, "n1", TaskState::Running),
             task("b", 1, "n1", TaskState::Assigned),
         ];
-        let plan = reconcile(&service(1), &refs(&tasks));
+        let plan = reconcile(&service(1), &refs(&tasks), ALL);
         assert_eq!(plan.shutdown, [TaskId::from("b")]);
     }
 
@@ -263,7 +272,7 @@ mod tests {
             new,
             task("b", 2, "n1", TaskState::Running),
         ];
-        let plan = reconcile(&svc, &refs(&tasks));
+        let plan = reconcile(&svc, &refs(&tasks), ALL);
         assert!(
             plan.is_empty(),
             "dirty tasks and a start-first pair are not touched"
@@ -275,6 +284,7 @@ mod tests {
                 s
             },
             &refs(&tasks),
+            ALL,
         );
         assert_eq!(
             plan.shutdown,
@@ -284,12 +294,22 @@ mod tests {
     }
 
     #[test]
+    fn a_huge_replica_count_plans_only_the_paced_creations() {
+        // Without the bound this plan would hold a billion slot numbers (8 GB).
+        let tasks = [task("a", 2, "n1", TaskState::Running)];
+        let plan = reconcile(&service(1_000_000_000), &refs(&tasks), 3);
+        assert_eq!(plan.create, [1, 3, 4]);
+        let plan = reconcile(&service(i64::MAX), &[], 2);
+        assert_eq!(plan.create, [1, 2]);
+    }
+
+    #[test]
     fn other_modes_are_left_alone() {
         let mut svc = service(1);
         svc.spec.mode = Some(ServiceSpecMode {
             global: Some(Default::default()),
             ..Default::default()
         });
-        assert!(reconcile(&svc, &[]).is_empty());
+        assert!(reconcile(&svc, &[], ALL).is_empty());
     }
 }

@@ -1,5 +1,6 @@
-//! Address and VXLAN-id allocation for swarm networks: pure functions over the networks that
-//! exist, so `networks.rs` only reads the store and writes the result.
+//! Subnet and VXLAN-id allocation for swarm networks: pure functions over the networks that
+//! exist. The allocator uses them to allocate; the control API runs the same checks on a
+//! create request so bad input is refused at once with Docker's errors.
 //!
 //! As in swarmkit's allocator (libnetwork's default IPAM with the cluster's address pools):
 //! a network that names its subnet gets exactly that subnet, if it overlaps no other
@@ -69,7 +70,13 @@ impl Ipv4Net {
         self.len
     }
 
-    fn last(&self) -> u32 {
+    /// The network address as a number.
+    pub fn base(&self) -> u32 {
+        self.base
+    }
+
+    /// The broadcast (last) address as a number.
+    pub fn last(&self) -> u32 {
         self.base | !mask(self.len)
     }
 
