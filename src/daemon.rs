@@ -32,6 +32,15 @@ async fn shutdown_signal() {
 
 pub async fn run(args: DaemonArgs) -> ExitCode {
     init_logging(&args.log_level);
+    match shoal_node::fd_limit::raise_to_hard_limit() {
+        Ok(l) => tracing::info!(
+            soft_before = l.soft_before,
+            soft = l.soft,
+            hard = l.hard,
+            "open-file limit"
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
     if let Some(ns) = args.cert_renew_after.filter(|ns| *ns > 0) {
         shoal_node::tls::set_renew_after(std::time::Duration::from_nanos(ns as u64));
     }

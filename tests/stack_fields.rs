@@ -8,8 +8,9 @@ use shoal_testkit::Cli;
 use stack_support::{Fixture, normalized};
 use std::process::Command;
 
-/// A file using the fields of the issue's list. `SUBNET` keeps the two deployments' fixed
-/// subnets apart. Service-level `tmpfs:` is left out: docker's CLI ignores it for stacks,
+/// A file using the fields of the issue's list. `SUBNET`, `UDP_PORT` and `HOST_PORT` keep the
+/// two deployments' fixed subnets and published ports apart (a port one service publishes is
+/// refused to another). Service-level `tmpfs:` is left out: docker's CLI ignores it for stacks,
 /// shoal turns it into tmpfs mounts (the issue asks for it; see shoal-stack's tests).
 const RICH: &str = r#"
 services:
@@ -36,8 +37,8 @@ services:
       - s
       - {source: s, target: other, uid: "1000", gid: "1000", mode: 0400}
     ports:
-      - "8081:80/udp"
-      - {target: 81, published: 8082, mode: host}
+      - "${UDP_PORT}:80/udp"
+      - {target: 81, published: "${HOST_PORT}", mode: host}
     networks:
       front: {aliases: [www]}
     volumes:
@@ -98,22 +99,27 @@ fn every_listed_field_lands_in_the_spec_as_docker_sends_it() -> anyhow::Result<(
     let file = file.to_string_lossy();
     f.shoal_env(
         &["stack", "deploy", "-c", &file, "fromshoal"],
-        &[("SUBNET", "10.99.0.0/24")],
+        &[
+            ("SUBNET", "10.99.0.0/24"),
+            ("UDP_PORT", "8081"),
+            ("HOST_PORT", "8082"),
+        ],
     )
     .ok()?;
     let mut docker = Command::new("docker");
     docker
         .env("DOCKER_HOST", format!("unix://{}", f.d.socket.display()))
         .env("SUBNET", "10.98.0.0/24")
+        .env("UDP_PORT", "8091")
+        .env("HOST_PORT", "8092")
         .env_remove("DOCKER_CONTEXT")
         .args(["stack", "deploy", "-c", &file, "fromdocker"]);
     Cli::run(docker, "docker stack deploy".into()).ok()?;
     for svc in ["web", "job", "agent"] {
-        assert_eq!(
-            normalized(&f, "fromshoal", svc)?,
-            normalized(&f, "fromdocker", svc)?,
-            "{svc}"
-        );
+        let docker = normalized(&f, "fromdocker", svc)?
+            .replace("8091", "8081")
+            .replace("8092", "8082");
+        assert_eq!(normalized(&f, "fromshoal", svc)?, docker, "{svc}");
     }
 
     let web = f.get("/v1.44/services/fromshoal_web")?["Spec"].clone();
@@ -188,5 +194,84 @@ fn every_listed_field_lands_in_the_spec_as_docker_sends_it() -> anyhow::Result<(
     assert_eq!(front["Options"]["encrypted"], "");
     assert_eq!(front["Labels"]["zone"], "edge");
     assert_eq!(front["IPAM"]["Config"][0]["Subnet"], "10.99.0.0/24");
+    Ok(())
+}
+
+/// Files of the compose corpus (`tests/compose`, shared with shoal-stack's golden test) that
+/// deploy on one node without outside objects: no published ports or fixed subnets (the two
+/// deployments would collide), no external objects, no service-level `tmpfs` (docker's CLI
+/// ignores it, shoal mounts it).
+const CORPUS_DEPLOYABLE: &[&str] = &[
+    "04-yaml11-strings",
+    "05-schema-booleans",
+    "06-environment-forms",
+    "07-interpolation",
+    "18-deploy-full",
+    "20-healthcheck",
+    "23-command-forms",
+    "26-unsupported-kept",
+    "27-extension-fields",
+    "29-restart-policy-from-restart",
+    "30-memory-sizes",
+    "32-merge-volumes-order",
+    "35-env-file",
+    "39-merge-healthcheck-placement",
+    "40-extension-override",
+];
+
+/// `KEY=VALUE` lines of a corpus `.env` (plain values only), for docker, which reads none.
+fn dotenv_vars(dir: &std::path::Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(dir.join(".env"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn corpus_files_give_the_same_specs_from_both_clis() -> anyhow::Result<()> {
+    let f = Fixture::new()?;
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compose");
+    for (i, name) in CORPUS_DEPLOYABLE.iter().enumerate() {
+        let dir = corpus.join(name);
+        let mut files = vec![
+            "-c".to_string(),
+            dir.join("stack.yml").display().to_string(),
+        ];
+        if dir.join("override.yml").exists() {
+            files.push("-c".into());
+            files.push(dir.join("override.yml").display().to_string());
+        }
+        let (shoal_stack, docker_stack) = (format!("s{i}"), format!("d{i}"));
+        let mut args: Vec<&str> = vec!["stack", "deploy", "--resolve-image", "never"];
+        args.extend(files.iter().map(String::as_str));
+        args.push(&shoal_stack);
+        f.shoal_env(&args, &[]).ok()?;
+        let mut docker = Command::new("docker");
+        docker
+            .env("DOCKER_HOST", format!("unix://{}", f.d.socket.display()))
+            .env_remove("DOCKER_CONTEXT")
+            .envs(dotenv_vars(&dir))
+            .args(["stack", "deploy", "--resolve-image", "never"])
+            .args(&files)
+            .arg(&docker_stack);
+        Cli::run(docker, format!("docker stack deploy {name}")).ok()?;
+        let services = f.stack_objects("services", &shoal_stack)?;
+        anyhow::ensure!(!services.is_empty(), "{name}: no services deployed");
+        for service in &services {
+            let svc = stack_support::name_of(service)
+                .trim_start_matches(&format!("{shoal_stack}_"))
+                .to_string();
+            assert_eq!(
+                normalized(&f, &shoal_stack, &svc)?,
+                normalized(&f, &docker_stack, &svc)?,
+                "{name}: service {svc}"
+            );
+        }
+        for stack in [&shoal_stack, &docker_stack] {
+            f.shoal_env(&["stack", "rm", stack], &[]).ok()?;
+        }
+    }
     Ok(())
 }

@@ -20,9 +20,42 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 "bad parameter: request body is empty",
             ));
         }
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
+        parse_object(&bytes).map(JsonBody)
+    }
+}
+
+/// Every Engine API body is a JSON object. serde would also fill a struct from an array of
+/// its fields in order (`["name", {}]` as a `SecretSpec`), which Go's decoder refuses: refuse
+/// any non-object the way Docker words it.
+fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    let kind = match first {
+        Some(b'[') => Some("array"),
+        Some(b'"') => Some("string"),
+        Some(b'0'..=b'9' | b'-') => Some("number"),
+        Some(b't' | b'f') => Some("bool"),
+        _ => None,
+    };
+    if let Some(kind) = kind {
+        return Err(ApiError::bad_request(format!(
+            "json: cannot unmarshal {kind} into Go value of type {}",
+            go_type_name::<T>()
+        )));
+    }
+    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
+}
+
+/// The Go type Docker's message names for `T` (`swarm.SecretSpec` for our `SecretSpec`), or
+/// a map for free-form bodies.
+fn go_type_name<T>() -> String {
+    let full = std::any::type_name::<T>();
+    let base = full.split('<').next().unwrap_or(full);
+    match base.rsplit("::").next().unwrap_or(base) {
+        "Value" => "map[string]interface {}".to_string(),
+        "SwarmSpec" => "swarm.Spec".to_string(),
+        "SwarmUnlockRequest" => "swarm.UnlockRequest".to_string(),
+        "NetworkCreateRequest" => "types.NetworkCreateRequest".to_string(),
+        name => format!("swarm.{name}"),
     }
 }
 
@@ -39,9 +72,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
         if bytes.iter().all(|b| b.is_ascii_whitespace()) {
             return Ok(OptionalJson(T::default()));
         }
-        serde_json::from_slice(&bytes)
-            .map(OptionalJson)
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
+        parse_object(&bytes).map(OptionalJson)
     }
 }
 
@@ -63,6 +94,27 @@ pub fn query_version(v: Option<&String>) -> Result<u64, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct SecretSpec {
+        #[serde(rename = "Name")]
+        _name: String,
+    }
+
+    #[test]
+    fn arrays_and_scalars_are_refused_where_an_object_is_expected() {
+        let e = parse_object::<SecretSpec>(br#" ["name", {}]"#).expect_err("array refused");
+        assert_eq!(
+            e.message,
+            "json: cannot unmarshal array into Go value of type swarm.SecretSpec"
+        );
+        let e = parse_object::<serde_json::Value>(b"42").expect_err("number refused");
+        assert_eq!(
+            e.message,
+            "json: cannot unmarshal number into Go value of type map[string]interface {}"
+        );
+        assert!(parse_object::<SecretSpec>(br#"{"Name":"s"}"#).is_ok());
+    }
 
     #[test]
     fn booleans_follow_moby() {

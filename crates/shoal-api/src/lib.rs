@@ -13,6 +13,7 @@ pub mod error;
 pub mod filters;
 pub mod routes;
 pub mod server;
+pub mod socket;
 
 #[cfg(test)]
 mod fuzz_tests;
@@ -20,3 +21,4 @@ mod fuzz_tests;
 pub use backend::{Backend, LocalState};
 pub use error::ApiError;
 pub use server::{API_VERSION, MIN_API_VERSION, router, serve_unix};
+pub use socket::{ApiSocket, SocketError};

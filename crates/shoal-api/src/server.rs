@@ -3,12 +3,12 @@
 use crate::backend::Backend;
 use crate::error::ApiError;
 use crate::routes;
+use crate::socket::ApiSocket;
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderValue, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::path::Path;
 use std::sync::Arc;
 use tower::Layer;
 
@@ -88,26 +88,21 @@ fn with_headers(mut resp: Response) -> Response {
     resp
 }
 
-/// Serves `router` on the Unix socket at `path` until `shutdown` resolves. A stale socket file
-/// is replaced; the socket is made `0660`.
+/// Serves `router` on the claimed Unix socket until `shutdown` resolves. The socket file is
+/// removed when `socket` is dropped, if it is still ours (see [`ApiSocket`]).
 pub async fn serve_unix(
-    path: &Path,
+    mut socket: ApiSocket,
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    match std::fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    let listener = tokio::net::UnixListener::bind(path)?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
-    }
+    let std_listener = socket.take_listener().ok_or_else(|| {
+        std::io::Error::other(format!(
+            "the API socket {} is already being served",
+            socket.path().display()
+        ))
+    })?;
+    std_listener.set_nonblocking(true)?;
+    let listener = tokio::net::UnixListener::from_std(std_listener)?;
     let app = axum::middleware::from_fn(versioned).layer(router);
     axum::serve(
         listener,

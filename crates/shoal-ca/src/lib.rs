@@ -41,5 +41,5 @@ pub use tls::{
     MANAGER_SERVER_NAME, client_config, peer_identity, pinned_client_config, server_config,
     server_config_allow_anonymous,
 };
-pub use token::{JoinToken, ParsedToken, TokenError};
+pub use token::{JoinToken, ParsedToken, TokenError, tokens_equal};
 pub use unlock::{UnlockKey, UnlockKeyError};

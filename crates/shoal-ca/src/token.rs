@@ -92,6 +92,18 @@ impl ParsedToken {
     }
 }
 
+/// Whether a presented token equals the expected one, in time that depends only on the
+/// expected token's length (never on where the first difference is), so a caller cannot
+/// learn a token's secret a character at a time by timing refusals.
+pub fn tokens_equal(presented: &str, expected: &str) -> bool {
+    let (a, b) = (presented.as_bytes(), expected.as_bytes());
+    let mut diff = u64::from(a.len() != b.len());
+    for (i, e) in b.iter().enumerate() {
+        diff |= u64::from(a.get(i).copied().unwrap_or(0) ^ e);
+    }
+    std::hint::black_box(diff) == 0
+}
+
 fn is_base36_digit(c: u8) -> bool {
     c.is_ascii_digit() || c.is_ascii_lowercase()
 }
@@ -191,5 +203,15 @@ mod tests {
             let err = JoinToken::parse(&bad).expect_err(&bad);
             assert!(err.to_string().starts_with("invalid join token"), "{err}");
         }
+    }
+
+    #[test]
+    fn token_comparison_is_exact() {
+        let t = "SWMTKN-1-abc-def";
+        assert!(tokens_equal(t, t));
+        assert!(!tokens_equal("SWMTKN-1-abc-deg", t));
+        assert!(!tokens_equal("SWMTKN-1-abc-de", t));
+        assert!(!tokens_equal("SWMTKN-1-abc-def0", t));
+        assert!(!tokens_equal("", t));
     }
 }

@@ -26,6 +26,8 @@ pub const API_VERSION: &str = "1.44";
 pub enum ApiError {
     /// The socket is missing or refuses connections.
     Connect { path: PathBuf },
+    /// The socket exists but this user may not connect to it (EACCES).
+    PermissionDenied { path: PathBuf },
     /// The daemon answered with a status ≥ 400; `message` is its `{"message"}` text.
     Daemon { status: u16, message: String },
     /// The answer could not be read or decoded.
@@ -47,6 +49,11 @@ impl fmt::Display for ApiError {
                 "Cannot connect to the shoal daemon at unix://{}. Is the shoal daemon running?",
                 path.display()
             ),
+            ApiError::PermissionDenied { path } => write!(
+                f,
+                "permission denied while trying to connect to the shoal daemon socket at unix://{}: connect: permission denied",
+                path.display()
+            ),
             ApiError::Daemon { message, .. } => write!(f, "Error response from daemon: {message}"),
             ApiError::Protocol(msg) => f.write_str(msg),
         }
@@ -54,6 +61,20 @@ impl fmt::Display for ApiError {
 }
 
 impl std::error::Error for ApiError {}
+
+/// The error for a failed connect to `path`: a permission problem is said as such (as the
+/// docker CLI does), anything else means no daemon answers there.
+fn connect_error(path: &std::path::Path, e: &std::io::Error) -> ApiError {
+    if e.kind() == std::io::ErrorKind::PermissionDenied {
+        ApiError::PermissionDenied {
+            path: path.to_path_buf(),
+        }
+    } else {
+        ApiError::Connect {
+            path: path.to_path_buf(),
+        }
+    }
+}
 
 /// True when `err` (anywhere in its chain) is a daemon 404.
 pub fn is_not_found(err: &anyhow::Error) -> bool {
@@ -128,9 +149,7 @@ impl Client {
     ) -> Result<(http::Response<Incoming>, JoinHandle<()>), ApiError> {
         let stream = UnixStream::connect(&self.socket)
             .await
-            .map_err(|_| ApiError::Connect {
-                path: self.socket.clone(),
-            })?;
+            .map_err(|e| connect_error(&self.socket, &e))?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| ApiError::Protocol(format!("error during connect: {e}")))?;
@@ -396,6 +415,24 @@ mod tests {
             b"boom\n",
         );
         assert_eq!(e.to_string(), "Error response from daemon: boom");
+    }
+
+    #[test]
+    fn eacces_on_the_socket_says_permission_denied() {
+        let path = std::path::Path::new("/run/shoal/shoal.sock");
+        let e = connect_error(
+            path,
+            &std::io::Error::from_raw_os_error(13), // EACCES
+        );
+        assert_eq!(
+            e.to_string(),
+            "permission denied while trying to connect to the shoal daemon socket at unix:///run/shoal/shoal.sock: connect: permission denied"
+        );
+        let e = connect_error(path, &std::io::Error::from_raw_os_error(111)); // ECONNREFUSED
+        assert!(
+            e.to_string().contains("Is the shoal daemon running?"),
+            "{e}"
+        );
     }
 
     #[tokio::test]

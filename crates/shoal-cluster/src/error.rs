@@ -27,6 +27,9 @@ pub enum ClusterError {
     /// The request is malformed or refers to something invalid (bad token, stale session).
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// The request body is larger than its endpoint accepts.
+    #[error("payload too large: {0}")]
+    TooLarge(String),
     /// Temporarily unable to answer (no quorum, shutting down); retry later.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -53,6 +56,7 @@ impl ClusterError {
             } => StatusCode::MISDIRECTED_REQUEST,
             ClusterError::NotLeader { leader_addr: None } => StatusCode::SERVICE_UNAVAILABLE,
             ClusterError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ClusterError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ClusterError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ClusterError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -64,6 +68,7 @@ impl ClusterError {
             ClusterError::Forbidden(_) => "forbidden",
             ClusterError::NotLeader { .. } => "not_leader",
             ClusterError::Invalid(_) => "invalid",
+            ClusterError::TooLarge(_) => "too_large",
             ClusterError::Unavailable(_) => "unavailable",
             ClusterError::Internal(_) => "internal",
         }
@@ -75,6 +80,7 @@ impl ClusterError {
             ClusterError::Unauthorized(m)
             | ClusterError::Forbidden(m)
             | ClusterError::Invalid(m)
+            | ClusterError::TooLarge(m)
             | ClusterError::Unavailable(m)
             | ClusterError::Internal(m) => (m.clone(), None),
             ClusterError::NotLeader { leader_addr } => (self.to_string(), leader_addr.clone()),
@@ -95,6 +101,7 @@ impl ClusterError {
                 StatusCode::UNAUTHORIZED => ClusterError::Unauthorized(msg),
                 StatusCode::FORBIDDEN => ClusterError::Forbidden(msg),
                 StatusCode::SERVICE_UNAVAILABLE => ClusterError::Unavailable(msg),
+                StatusCode::PAYLOAD_TOO_LARGE => ClusterError::TooLarge(msg),
                 s if s.is_client_error() => ClusterError::Invalid(msg),
                 _ => ClusterError::Internal(msg),
             };
@@ -107,6 +114,7 @@ impl ClusterError {
                 leader_addr: body.leader_addr,
             },
             "invalid" => ClusterError::Invalid(m),
+            "too_large" => ClusterError::TooLarge(m),
             "unavailable" => ClusterError::Unavailable(m),
             _ => ClusterError::Internal(m),
         }
@@ -203,6 +211,7 @@ mod tests {
             },
             ClusterError::NotLeader { leader_addr: None },
             ClusterError::Invalid("c".into()),
+            ClusterError::TooLarge("f".into()),
             ClusterError::Unavailable("d".into()),
             ClusterError::Internal("e".into()),
         ];

@@ -2,7 +2,8 @@
 //!
 //! `shoal-node` implements it over the CA, the raft node, the dispatcher and the API; tests
 //! use a fake. The server has already authorised every call it makes (see [`crate::auth`]):
-//! raft and forward calls come from managers of this cluster, dispatcher calls from the node
+//! raft calls come from members of this manager's raft group, proposals and forward calls from
+//! current managers in it, dispatcher calls from the node
 //! the request names, and `peer` is the verified identity of the caller.
 
 use futures::future::BoxFuture;
@@ -14,7 +15,7 @@ use shoal_types::dispatch::{Assignments, HeartbeatResponse, SessionRequest, Stat
 use shoal_types::{ClusterId, NodeId};
 use tokio::sync::mpsc;
 
-use crate::auth::NodePeer;
+use crate::auth::{NodePeer, Standing};
 use crate::error::ClusterError;
 use crate::wire::{
     ForwardRequest, ForwardResponse, HeartbeatRequest, JoinRequest, JoinResponse, NodeStateRequest,
@@ -34,6 +35,11 @@ pub trait ClusterHandler: Send + Sync + 'static {
     /// False for nodes removed from the cluster, whose still-valid certificates must be
     /// refused. Called on every authenticated request, so it must be cheap (a store read).
     fn node_allowed(&self, node_id: &NodeId) -> bool;
+
+    /// What the store and raft membership say, now, about `node_id` (which presented a
+    /// manager certificate): see [`Standing`]. Called on every manager-only request, so it
+    /// must be cheap.
+    fn manager_standing(&self, node_id: &NodeId) -> Standing;
 
     /// `/join/ca`: the root CA certificate, PEM.
     fn root_ca(&self) -> HandlerResult<'_, String>;

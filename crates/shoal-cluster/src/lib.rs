@@ -4,7 +4,9 @@
 //!   ([`TlsSource`]), reads each peer's identity from its certificate
 //!   ([`PeerIdentity`]) and serves the endpoints in [`wire::path`], delegating to a
 //!   [`ClusterHandler`]. All authorisation is in [`auth`]: anonymous peers may only join,
-//!   removed nodes and other clusters are refused, raft and API forwarding are for managers.
+//!   removed nodes and other clusters are refused, raft is for members of the raft group,
+//!   proposals and API forwarding for current managers in it. What a peer may cost the server
+//!   (body sizes, connection counts, timeouts) is bounded in [`limits`].
 //! - [`ClusterClient`] calls those endpoints with one reused HTTP/2 connection per address
 //!   and a deadline on every call; [`BootstrapClient`] is the joining node's pinned,
 //!   certificate-less client.
@@ -21,6 +23,7 @@ pub mod client;
 mod conn;
 pub mod error;
 pub mod handler;
+pub mod limits;
 pub mod ndjson;
 mod raft_transport;
 pub mod remote_dispatcher;
@@ -32,11 +35,12 @@ pub mod wire;
 #[cfg(test)]
 mod wire_fuzz;
 
-pub use auth::{Access, NodePeer, PeerIdentity};
+pub use auth::{Access, NodePeer, PeerIdentity, Standing};
 pub use bootstrap::BootstrapClient;
 pub use client::{ClusterClient, DEFAULT_TIMEOUT};
 pub use error::{ClientError, ClusterError, ServerError};
 pub use handler::{ClusterHandler, HandlerResult};
+pub use limits::ConnLimits;
 pub use remote_dispatcher::RemoteDispatcher;
 pub use server::ClusterServer;
 pub use session_stream::SessionStream;

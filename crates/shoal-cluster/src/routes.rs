@@ -12,6 +12,7 @@ use axum::routing::post;
 use axum::{Extension, Json, Router};
 use futures::Stream;
 use http::header::CONTENT_TYPE;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use openraft::raft::{AppendEntriesRequest, VoteRequest};
 use serde::de::DeserializeOwned;
 use shoal_raft::TypeConfig;
@@ -22,11 +23,11 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::{self, NodePeer, PeerIdentity};
 use crate::error::ClusterError;
 use crate::handler::ClusterHandler;
+use crate::limits;
 use crate::ndjson::encode_line;
 use crate::wire::{
-    Ack, ForwardRequest, HeartbeatRequest, JoinRequest, MAX_BODY_BYTES, NodeStateRequest,
-    NodeStateResponse, ProposeRequest, ProposeResponse, RenewRequest, RootCaResponse,
-    SnapshotRequest, path,
+    Ack, ForwardRequest, HeartbeatRequest, JoinRequest, NodeStateRequest, NodeStateResponse,
+    ProposeRequest, ProposeResponse, RenewRequest, RootCaResponse, SnapshotRequest, path,
 };
 
 /// Content type of the session stream.
@@ -55,7 +56,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(path::RAFT_PROPOSE, post(propose))
         .route(path::NODE_STATE, post(node_state))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Bodies are read by `JsonBody` with each endpoint's own limit.
+        .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }
 
@@ -77,17 +79,45 @@ async fn authorize(State(s): State<AppState>, req: Request, next: Next) -> Respo
     next.run(req).await
 }
 
-/// `Json<T>` whose rejection is a [`ClusterError::Invalid`] in our error body.
+/// A JSON body read with its endpoint's limit ([`limits::body_limit`]): a declared length
+/// over the limit is refused before reading, and a body that grows past it is refused as
+/// soon as it does, so the server never holds more than the limit. Rejections are
+/// [`ClusterError`]s in our error body.
 struct JsonBody<T>(T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ClusterError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        Json::<T>::from_request(req, state)
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let endpoint = req.uri().path().to_owned();
+        let limit = limits::body_limit(&endpoint);
+        let too_large = || {
+            ClusterError::TooLarge(format!(
+                "request body for {endpoint} exceeds its limit of {limit} bytes"
+            ))
+        };
+        let declared = req
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(too_large());
+        }
+        let bytes = Limited::new(req.into_body(), limit)
+            .collect()
             .await
-            .map(|Json(v)| JsonBody(v))
-            .map_err(|e| ClusterError::Invalid(e.body_text()))
+            .map_err(|e| {
+                if e.downcast_ref::<LengthLimitError>().is_some() {
+                    too_large()
+                } else {
+                    ClusterError::Invalid(format!("failed to read request body: {e}"))
+                }
+            })?
+            .to_bytes();
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ClusterError::Invalid(format!("invalid JSON body for {endpoint}: {e}")))
     }
 }
 

@@ -31,6 +31,9 @@ use tracing::{debug, warn};
 pub const SECRETS_DIR: &str = "/run/secrets";
 /// Default mode of a secret or config file: 0444.
 pub const DEFAULT_MODE: u32 = 0o444;
+/// The only mode bits a secret or config file keeps, as in Docker: setuid, setgid and sticky
+/// are dropped, so `mode=04755` cannot make a set-user-id file.
+pub const PERMISSION_BITS: u32 = 0o777;
 
 /// One file to place on the tmpfs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +106,7 @@ pub fn plan(task: &Task, store: &SecretStore, dir: &Path) -> Result<Plan, ExecEr
             rel: PathBuf::new(),
             uid: id_of(f.uid.as_deref(), "uid", name)?,
             gid: id_of(f.gid.as_deref(), "gid", name)?,
-            mode: f.mode.unwrap_or(DEFAULT_MODE),
+            mode: f.mode.unwrap_or(DEFAULT_MODE) & PERMISSION_BITS,
             data,
         };
         let inside = target
@@ -150,7 +153,7 @@ pub fn plan(task: &Task, store: &SecretStore, dir: &Path) -> Result<Plan, ExecEr
             rel: PathBuf::new(),
             uid: id_of(f.uid.as_deref(), "uid", name)?,
             gid: id_of(f.gid.as_deref(), "gid", name)?,
-            mode: f.mode.unwrap_or(DEFAULT_MODE),
+            mode: f.mode.unwrap_or(DEFAULT_MODE) & PERMISSION_BITS,
             data,
         };
         absolute(&mut out, target, file);
@@ -280,7 +283,7 @@ fn write_files(dir: &Path, files: &[FilePlan]) -> std::io::Result<()> {
             .open(&path)?;
         file.write_all(&f.data)?;
         std::os::unix::fs::fchown(&file, Some(f.uid), Some(f.gid))?;
-        file.set_permissions(std::fs::Permissions::from_mode(f.mode & 0o7777))?;
+        file.set_permissions(std::fs::Permissions::from_mode(f.mode & PERMISSION_BITS))?;
     }
     Ok(())
 }

@@ -101,3 +101,21 @@ fn escaping_targets_and_unsent_secrets_reject_the_task() {
             .is_rejection()
     );
 }
+
+#[test]
+fn setuid_setgid_and_sticky_bits_are_dropped_from_file_modes() {
+    let conf = TaskSpecContainerSpecConfigs {
+        file: Some(TaskSpecContainerSpecFile1 {
+            name: Some("/app.conf".into()),
+            mode: Some(0o7775),
+            ..Default::default()
+        }),
+        config_id: Some("c1".into()),
+        config_name: Some("app".into()),
+        runtime: None,
+    };
+    let t = task(vec![secret_ref("s1", "db", 0o4755)], vec![conf]);
+    let p = plan(&t, &store(), Path::new("/b/t")).unwrap();
+    let modes: Vec<u32> = p.files.iter().map(|f| f.mode).collect();
+    assert_eq!(modes, [0o755, 0o775]);
+}

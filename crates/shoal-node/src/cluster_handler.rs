@@ -10,6 +10,8 @@
 //! - A peer is allowed while its node object exists. A manager whose store has not received
 //!   the cluster yet (it is joining) allows every certificate of its cluster, or the leader
 //!   could never replicate to it.
+//! - A manager certificate stands for a manager only while the store and this manager's raft
+//!   membership agree ([`Standing`]): desired role manager, raft id in the membership.
 
 use crate::controllers::DispatcherSlot;
 use crate::forward::leader_addr;
@@ -22,7 +24,7 @@ use shoal_agent::SessionError;
 use shoal_cluster::{
     ClusterError, ClusterHandler, ForwardRequest, ForwardResponse, HandlerResult, HeartbeatRequest,
     JoinRequest, JoinResponse, NodePeer, NodeStateRequest, NodeStateResponse, ProposeRequest,
-    ProposeResponse, RenewRequest, RenewResponse, SnapshotRequest,
+    ProposeResponse, RenewRequest, RenewResponse, SnapshotRequest, Standing,
 };
 use shoal_manager::{Dispatcher, DispatcherError};
 use shoal_raft::TypeConfig;
@@ -96,6 +98,38 @@ impl ClusterHandler for NodeHandler {
         self.runtime
             .store
             .view(|t| t.cluster().is_none() || t.nodes.get(node_id.as_str()).is_some())
+    }
+
+    fn manager_standing(&self, node_id: &NodeId) -> Standing {
+        let node = self.runtime.store.view(|t| {
+            t.cluster().map(|_| {
+                t.nodes
+                    .get(node_id.as_str())
+                    .map(|n| (n.is_manager(), n.raft_id))
+            })
+        });
+        let Some(node) = node else {
+            return Standing::Unknown;
+        };
+        let Some((manager, raft_id)) = node else {
+            return Standing::Known {
+                manager: false,
+                raft_member: false,
+            };
+        };
+        let raft_member = raft_id != 0
+            && self
+                .runtime
+                .raft
+                .metrics()
+                .membership_config
+                .membership()
+                .nodes()
+                .any(|(id, _)| *id == raft_id);
+        Standing::Known {
+            manager,
+            raft_member,
+        }
     }
 
     fn root_ca(&self) -> HandlerResult<'_, String> {

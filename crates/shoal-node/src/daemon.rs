@@ -80,15 +80,24 @@ pub struct Daemon {
     /// Secrets and configs the dispatcher sent this node's agent (memory only).
     pub(crate) secrets: shoal_agent::SecretStore,
     pub(crate) services: parking_lot::Mutex<Option<NodeServices>>,
+    /// The API socket, claimed at start (so a second daemon on the same `--host` is refused
+    /// before it starts anything) and served by [`Daemon::run`].
+    api_socket: parking_lot::Mutex<Option<shoal_api::ApiSocket>>,
     _lock: DataRootLock,
 }
 
 impl Daemon {
-    /// Takes the data-root lock and restores this node's swarm state from disk, if any.
-    /// A corrupt raft log or key file fails start-up with a message naming the file.
+    /// Takes the data-root lock, claims the API socket and restores this node's swarm state
+    /// from disk, if any. A corrupt raft log or key file fails start-up with a message naming
+    /// the file; a live daemon's socket or a non-socket at `--host` with one naming the path.
     pub async fn start(config: DaemonConfig) -> Result<Arc<Daemon>, NodeError> {
         let lock = DataRootLock::acquire(&config.data_root)?;
+        let api_socket = shoal_api::ApiSocket::claim(&config.socket)?;
         let paths = Paths::new(&config.data_root);
+        crate::paths::create_private_dir(&paths.task_files())
+            .map_err(NodeError::io("create", paths.task_files()))?;
+        crate::paths::make_private(&paths)
+            .map_err(NodeError::io("make private the data root", &paths.root))?;
         let host = host::probe(&config.engine).await;
         let dispatcher_slot: DispatcherSlot = Arc::default();
         let leader_hook = controllers::hook(dispatcher_slot.clone());
@@ -116,6 +125,7 @@ impl Daemon {
             agent: parking_lot::Mutex::new(None),
             secrets,
             services: parking_lot::Mutex::new(None),
+            api_socket: parking_lot::Mutex::new(Some(api_socket)),
             _lock: lock,
         });
         if let Some(state) = NodeState::load(&daemon.paths)? {
@@ -302,15 +312,19 @@ impl Daemon {
     ) -> Result<(), NodeError> {
         let backend: Arc<dyn Backend> = Arc::new(crate::backend::DaemonBackend(self.clone()));
         let router = shoal_api::router(backend);
-        let socket = self.config.socket.clone();
-        tracing::info!(socket = %socket.display(), "serving the Engine API");
-        shoal_api::serve_unix(&socket, router, shutdown)
+        let socket_path = self.config.socket.clone();
+        let socket = self.api_socket.lock().take().ok_or_else(|| {
+            NodeError::Other(format!(
+                "the API socket {} is already being served",
+                socket_path.display()
+            ))
+        })?;
+        tracing::info!(socket = %socket_path.display(), "serving the Engine API");
+        let served = shoal_api::serve_unix(socket, router, shutdown)
             .await
-            .map_err(NodeError::io("serve API on", &socket))?;
+            .map_err(NodeError::io("serve API on", &socket_path));
         self.stop().await;
-        // Best effort: the socket is ours and now dead.
-        let _ = std::fs::remove_file(&socket);
-        Ok(())
+        served
     }
 
     /// Stops the agent, the node services and the manager runtime, if any.

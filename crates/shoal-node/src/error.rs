@@ -24,6 +24,8 @@ pub enum NodeError {
     Cert(#[from] shoal_ca::CertError),
     #[error("store: {0}")]
     Store(#[from] shoal_store::StoreError),
+    #[error(transparent)]
+    Socket(#[from] shoal_api::SocketError),
     #[error("{0}")]
     Other(String),
 }

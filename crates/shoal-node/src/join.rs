@@ -48,7 +48,8 @@ pub async fn join(
     advertise: String,
 ) -> Result<Joined, ApiError> {
     let token = JoinToken::parse(req.join_token.trim())
-        .map_err(|e| ApiError::bad_request(format!("invalid join token: {e}")))?;
+        // The error already reads "invalid join token: …".
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let remote = req
         .remote_addrs
         .first()
@@ -99,11 +100,20 @@ pub async fn join(
         if paths.raft().exists() {
             std::fs::remove_dir_all(paths.raft()).map_err(NodeError::io("remove", paths.raft()))?;
         }
-        std::fs::create_dir_all(paths.certs()).map_err(NodeError::io("create", paths.certs()))?;
-        write_atomic(&paths.root_ca(), root_pem.as_bytes(), 0o644)
-            .map_err(NodeError::io("write", paths.root_ca()))?;
-        write_atomic(&paths.node_cert(), response.cert_pem.as_bytes(), 0o644)
-            .map_err(NodeError::io("write", paths.node_cert()))?;
+        crate::paths::create_private_dir(&paths.certs())
+            .map_err(NodeError::io("create", paths.certs()))?;
+        write_atomic(
+            &paths.root_ca(),
+            root_pem.as_bytes(),
+            crate::paths::PRIVATE_FILE,
+        )
+        .map_err(NodeError::io("write", paths.root_ca()))?;
+        write_atomic(
+            &paths.node_cert(),
+            response.cert_pem.as_bytes(),
+            crate::paths::PRIVATE_FILE,
+        )
+        .map_err(NodeError::io("write", paths.node_cert()))?;
         NodeKeyFile {
             node_key_pem: key.key_pem.clone(),
             dek,

@@ -118,9 +118,12 @@ fn host_of(addr: &str) -> String {
 /// `/join/sign`.
 pub async fn join(h: &NodeHandler, req: JoinRequest) -> Result<JoinResponse, ClusterError> {
     let c = cluster(h)?;
-    let role = if req.token == c.join_tokens.manager {
+    // Both comparisons always run, each in constant time.
+    let manager = shoal_ca::tokens_equal(&req.token, &c.join_tokens.manager);
+    let worker = shoal_ca::tokens_equal(&req.token, &c.join_tokens.worker);
+    let role = if manager {
         Role::Manager
-    } else if req.token == c.join_tokens.worker {
+    } else if worker {
         Role::Worker
     } else {
         tracing::info!(addr = %req.advertise_addr, "join refused: invalid token");

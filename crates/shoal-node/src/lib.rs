@@ -23,6 +23,7 @@ pub mod config;
 pub mod controllers;
 pub mod daemon;
 pub mod error;
+pub mod fd_limit;
 pub mod force_new_cluster;
 pub mod forward;
 pub mod host;

@@ -4,6 +4,7 @@
 use crate::error::NodeError;
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::File;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// Holds the lock until dropped.
@@ -13,10 +14,11 @@ pub struct DataRootLock {
 
 impl DataRootLock {
     pub fn acquire(root: &Path) -> Result<Self, NodeError> {
-        std::fs::create_dir_all(root).map_err(NodeError::io("create data root", root))?;
+        crate::paths::create_private_dir(root).map_err(NodeError::io("create data root", root))?;
         let path = root.join("shoal.lock");
         let file = std::fs::OpenOptions::new()
             .create(true)
+            .mode(crate::paths::PRIVATE_FILE)
             .truncate(false)
             .write(true)
             .open(&path)

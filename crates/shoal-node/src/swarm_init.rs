@@ -275,11 +275,20 @@ async fn create(
         now,
     )?;
 
-    std::fs::create_dir_all(paths.certs()).map_err(NodeError::io("create", paths.certs()))?;
-    write_atomic(&paths.root_ca(), root.cert_pem().as_bytes(), 0o644)
-        .map_err(NodeError::io("write", paths.root_ca()))?;
-    write_atomic(&paths.node_cert(), cert.as_bytes(), 0o644)
-        .map_err(NodeError::io("write", paths.node_cert()))?;
+    crate::paths::create_private_dir(&paths.certs())
+        .map_err(NodeError::io("create", paths.certs()))?;
+    write_atomic(
+        &paths.root_ca(),
+        root.cert_pem().as_bytes(),
+        crate::paths::PRIVATE_FILE,
+    )
+    .map_err(NodeError::io("write", paths.root_ca()))?;
+    write_atomic(
+        &paths.node_cert(),
+        cert.as_bytes(),
+        crate::paths::PRIVATE_FILE,
+    )
+    .map_err(NodeError::io("write", paths.node_cert()))?;
     let dek_bytes = *dek.as_bytes();
     NodeKeyFile {
         node_key_pem: node_key.key_pem.clone(),

@@ -157,8 +157,12 @@ impl NodeTls {
         let cert_pem = self.cert_pem.read().clone();
         let server = shoal_ca::server_config_allow_anonymous(&bundle, &cert_pem, &self.key_pem)?;
         let client = shoal_ca::client_config(&bundle, &cert_pem, &self.key_pem)?;
-        write_atomic(&paths.root_ca(), bundle.as_bytes(), 0o644)
-            .map_err(NodeError::io("write", paths.root_ca()))?;
+        write_atomic(
+            &paths.root_ca(),
+            bundle.as_bytes(),
+            crate::paths::PRIVATE_FILE,
+        )
+        .map_err(NodeError::io("write", paths.root_ca()))?;
         self.server.set(server);
         self.client_tls.set(client);
         *self.root_pem.write() = bundle;
@@ -180,8 +184,12 @@ impl NodeTls {
         let root_pem = self.root_pem.read().clone();
         let server = shoal_ca::server_config_allow_anonymous(&root_pem, &cert_pem, &self.key_pem)?;
         let client = shoal_ca::client_config(&root_pem, &cert_pem, &self.key_pem)?;
-        write_atomic(&paths.node_cert(), cert_pem.as_bytes(), 0o644)
-            .map_err(NodeError::io("write", paths.node_cert()))?;
+        write_atomic(
+            &paths.node_cert(),
+            cert_pem.as_bytes(),
+            crate::paths::PRIVATE_FILE,
+        )
+        .map_err(NodeError::io("write", paths.node_cert()))?;
         self.server.set(server);
         self.client_tls.set(client);
         *self.renew_at.write() = renewal_time(&cert_pem)?;

@@ -31,6 +31,10 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const SNAPSHOT: TableDefinition<u64, &[u8]> = TableDefinition::new("snapshot");
 
 /// Bytes of the big-endian length prefix of the snapshot metadata inside a snapshot record.
+/// Mode of the raft directory.
+pub const PRIVATE_DIR: u32 = 0o700;
+/// Mode of the raft file.
+pub const PRIVATE_FILE: u32 = 0o600;
 const SNAPSHOT_META_LEN_BYTES: usize = 4;
 
 /// The open raft file plus the sealer for its records. Shared by the log store and the state
@@ -48,8 +52,18 @@ impl RaftDb {
     /// Opens (or creates, when absent) `<dir>/raft.redb` and checks that every record opens.
     /// An existing file that redb refuses, or any record that fails to decrypt or decode, is
     /// [`RaftError::Corrupt`]: a node must never silently start with an empty log.
+    /// The directory is made [`PRIVATE_DIR`] and the file [`PRIVATE_FILE`]: the log is
+    /// encrypted, but nobody else has any business reading it.
     pub(crate) fn open(dir: &Path, sealer: Arc<dyn Sealer>) -> Result<Self, RaftError> {
-        std::fs::create_dir_all(dir).map_err(|source| RaftError::CreateDir {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        let private_dir = || {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(PRIVATE_DIR)
+                .create(dir)?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(PRIVATE_DIR))
+        };
+        private_dir().map_err(|source| RaftError::CreateDir {
             path: dir.to_path_buf(),
             source,
         })?;
@@ -77,6 +91,13 @@ impl RaftDb {
                 reason: e.to_string(),
             })?
         };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(PRIVATE_FILE)).map_err(
+            |e| RaftError::Storage {
+                path: path.clone(),
+                op: "set permissions",
+                reason: e.to_string(),
+            },
+        )?;
         let this = Self {
             db,
             path,
@@ -392,5 +413,31 @@ impl RaftDb {
         }
         tx.commit().map_err(|e| fail(&e))?;
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod mode_tests {
+    use super::*;
+    use crate::sealer::XChaChaSealer;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).expect("stat").permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn the_raft_file_and_its_directory_are_private() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("raft");
+        let db = RaftDb::open(&dir, Arc::new(XChaChaSealer::generate())).expect("open");
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join(FILE_NAME)), 0o600);
+        drop(db);
+        // An existing file left readable by an older version is tightened on open.
+        std::fs::set_permissions(dir.join(FILE_NAME), std::fs::Permissions::from_mode(0o644))
+            .expect("chmod");
+        let _db = RaftDb::open(&dir, Arc::new(XChaChaSealer::generate())).expect("reopen");
+        assert_eq!(mode(&dir.join(FILE_NAME)), 0o600);
     }
 }

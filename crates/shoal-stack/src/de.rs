@@ -1,8 +1,10 @@
 //! A serde `Deserializer` over [`Node`]: types the interpolated tree into the model structs.
 //!
-//! It is lenient the way docker/cli's loader is after interpolation: a string asked for as a
-//! number or boolean is parsed (`replicas: "${N}"` works), and a number or boolean asked for as
-//! a string is printed (`SHOW: true` in `environment` becomes `"true"`). A `null` mapping or
+//! Numbers are lenient: a string asked for as a number is parsed (`replicas: "${N}"` works) and
+//! a number asked for as a string is printed. Booleans are strict, as docker's schema is: a
+//! boolean key takes `true`/`false` (or a substituted value, cast by [`crate::interpolate`]),
+//! never the text `"yes"`; and a string key refuses a boolean (`command: [echo, true]` is
+//! "must be a string"), so no value silently becomes `"true"`. A `null` mapping or
 //! list value reads as empty (`networks: {front: }`). Every error carries the path and the
 //! position of the innermost node involved; unknown struct keys (`deny_unknown_fields`) carry
 //! the position of the key itself.
@@ -121,7 +123,6 @@ impl<'a> NodeDe<'a> {
             Value::Str(s) => Some(s.clone()),
             Value::Int(i) => Some(i.to_string()),
             Value::Float(f) => Some(f.to_string()),
-            Value::Bool(b) => Some(b.to_string()),
             _ => None,
         }
     }
@@ -136,15 +137,6 @@ fn child_path(parent: &str, key: &str) -> String {
         key.to_string()
     } else {
         format!("{parent}.{key}")
-    }
-}
-
-/// docker/cli's `toBoolean` accepts these spellings for interpolated booleans.
-fn parse_bool(s: &str) -> Option<bool> {
-    match s.to_ascii_lowercase().as_str() {
-        "y" | "yes" | "true" | "on" => Some(true),
-        "n" | "no" | "false" | "off" => Some(false),
-        _ => None,
     }
 }
 
@@ -192,10 +184,7 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDe<'a> {
     fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         match &self.node.value {
             Value::Bool(b) => self.fail(visitor.visit_bool(*b)),
-            Value::Str(s) => match parse_bool(s) {
-                Some(b) => self.fail(visitor.visit_bool(b)),
-                None => self.invalid(format!("expected a boolean, found \"{s}\"")),
-            },
+            Value::Str(s) => self.invalid(format!("must be a boolean, found \"{s}\"")),
             _ => self.deserialize_any(visitor),
         }
     }
@@ -222,6 +211,9 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDe<'a> {
     }
 
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        if let Value::Bool(b) = self.node.value {
+            return self.invalid(format!("must be a string, found the boolean {b}"));
+        }
         match self.scalar_text() {
             Some(s) => self.fail(visitor.visit_string(s)),
             None => self.deserialize_any(visitor),
@@ -432,9 +424,9 @@ mod tests {
     }
 
     #[test]
-    fn strings_are_read_as_numbers_and_booleans_after_interpolation() {
+    fn strings_are_read_as_numbers_and_numbers_as_strings() {
         let root = parse(
-            "inner:\n  a:\n    n: \"3\"\n    flag: \"yes\"\n    text: 12\n",
+            "inner:\n  a:\n    n: \"3\"\n    flag: true\n    text: 12\n",
             "f",
         )
         .unwrap();
@@ -444,6 +436,25 @@ mod tests {
             (a.n, a.flag, a.text.as_deref()),
             (Some(3), Some(true), Some("12"))
         );
+    }
+
+    #[test]
+    fn booleans_and_strings_do_not_stand_in_for_each_other() {
+        let root = parse("inner:\n  a:\n    flag: yes\n", "c.yml").unwrap();
+        let err = from_node::<Outer>(&root, "c.yml").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "c.yml:3:11: inner.a.flag: must be a boolean, found \"yes\""
+        );
+        let root = parse("inner:\n  a:\n    text: false\n", "c.yml").unwrap();
+        let err = from_node::<Outer>(&root, "c.yml").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "c.yml:3:11: inner.a.text: must be a string, found the boolean false"
+        );
+        let root = parse("inner:\n  a:\n    text: on\n", "c.yml").unwrap();
+        let o: Outer = from_node(&root, "c.yml").unwrap();
+        assert_eq!(o.inner["a"].text.as_deref(), Some("on"));
     }
 
     #[test]

@@ -28,6 +28,23 @@ pub enum LoadError {
         message: String,
     },
 
+    #[error(
+        "{file}:{line}:{column}: version must be a string (quote it: an unquoted 3.10 is the number 3.1)"
+    )]
+    VersionNotString {
+        file: String,
+        line: u64,
+        column: u64,
+    },
+
+    #[error(
+        "{file}: unsupported Compose file version: {version} (docker stack reads format 3.0 to 3.13)"
+    )]
+    UnsupportedVersion { file: String, version: String },
+
+    #[error("version mismatched between two composefiles : {first} and {second}")]
+    VersionMismatch { first: String, second: String },
+
     #[error("{file}: top-level object must be a mapping")]
     NotAMapping { file: String },
 

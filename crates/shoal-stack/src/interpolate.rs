@@ -13,6 +13,11 @@
 //! `}`, and defaults are not themselves interpolated. Any other `$` is invalid syntax. Only
 //! string values are substituted, never mapping keys, and before typing (so `replicas:
 //! ${N}` works).
+//!
+//! A substituted value at a key the compose schema types as a boolean (`read_only: ${RO}`,
+//! `external: ${EXT}`, … the list docker/cli casts) becomes a boolean, spelled as docker's
+//! `toBoolean` accepts (`true/yes/y/on`, `false/no/n/off`, any case). A value written without
+//! a variable is never cast: `read_only: "yes"` stays text and typing refuses it, as docker does.
 
 use std::fmt;
 
@@ -136,13 +141,24 @@ fn walk(node: &mut Node, path: &str, file: &str, lookup: Lookup<'_>) -> Result<(
     match &mut node.value {
         Value::Str(s) => {
             if s.contains('$') {
-                *s = substitute(s, lookup).map_err(|e| LoadError::Interpolation {
+                let error = |message: String| LoadError::Interpolation {
                     file: file.to_string(),
                     line: node.pos.line,
                     column: node.pos.column,
                     path: path.to_string(),
-                    message: e.to_string(),
-                })?;
+                    message,
+                };
+                let new = substitute(s, lookup).map_err(|e| error(e.to_string()))?;
+                if new != *s && is_boolean_path(path) {
+                    let b = to_boolean(&new).ok_or_else(|| {
+                        error(format!(
+                            "failed to cast to expected type: invalid boolean: {new}"
+                        ))
+                    })?;
+                    node.value = Value::Bool(b);
+                } else {
+                    *s = new;
+                }
             }
         }
         Value::Seq(items) => {
@@ -163,6 +179,37 @@ fn walk(node: &mut Node, path: &str, file: &str, lookup: Lookup<'_>) -> Result<(
         Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_) => {}
     }
     Ok(())
+}
+
+/// docker/cli's `toBoolean`, for substituted values at boolean keys.
+pub fn to_boolean(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "y" | "yes" | "true" | "on" => Some(true),
+        "n" | "no" | "false" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// Service keys typed as booleans whose substituted values docker/cli casts.
+const SERVICE_BOOLEANS: &[&str] = &["privileged", "read_only", "stdin_open", "tty"];
+
+/// Whether the dotted `path` (as [`walk`] builds it) is one of the boolean keys docker/cli
+/// casts after interpolation.
+fn is_boolean_path(path: &str) -> bool {
+    let parts: Vec<&str> = path.split('.').collect();
+    let is_list_item = |part: &str, name: &str| {
+        part.strip_prefix(name)
+            .is_some_and(|rest| rest.starts_with('[') && rest.ends_with(']'))
+    };
+    match parts.as_slice() {
+        ["services", _, key] => SERVICE_BOOLEANS.contains(key),
+        ["services", _, "healthcheck", "disable"] => true,
+        ["services", _, volume, "read_only"] => is_list_item(volume, "volumes"),
+        ["services", _, volume, "volume", "nocopy"] => is_list_item(volume, "volumes"),
+        ["networks", _, "external" | "internal" | "attachable"] => true,
+        ["volumes" | "secrets" | "configs", _, "external"] => true,
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -191,6 +238,54 @@ mod tests {
         assert_eq!(sub("$lower_1").unwrap(), "low");
         assert_eq!(sub("[$UNSET]").unwrap(), "[]");
         assert_eq!(sub("${UNSET}").unwrap(), "");
+    }
+
+    #[test]
+    fn substituted_values_at_boolean_keys_become_booleans_and_others_stay_text() {
+        let vars = |name: &str| match name {
+            "ON" => Some("on".to_string()),
+            "NO" => Some("No".to_string()),
+            "BAD" => Some("maybe".to_string()),
+            _ => None,
+        };
+        let text = "services:\n  web:\n    read_only: ${ON}\n    tty: \"yes\"\n    environment: {A: $ON}\n    volumes:\n      - {type: bind, source: /a, target: /a, read_only: $NO}\nnetworks:\n  n: {external: \"${ON}\"}\n";
+        let mut root = parse(text, "f").unwrap();
+        interpolate_tree(&mut root, "f", &vars).unwrap();
+        let services = &root.as_map().unwrap()[0].value;
+        let web = services.as_map().unwrap()[0].value.as_map().unwrap();
+        let value = |key: &str| {
+            web.iter()
+                .find(|e| e.key == key)
+                .unwrap()
+                .value
+                .value
+                .clone()
+        };
+        assert_eq!(value("read_only"), Value::Bool(true));
+        assert_eq!(
+            value("tty"),
+            Value::Str("yes".into()),
+            "not substituted: not cast"
+        );
+        let env = value("environment");
+        let Value::Map(env) = env else { panic!() };
+        assert_eq!(env[0].value.value, Value::Str("on".into()));
+        let Value::Seq(volumes) = value("volumes") else {
+            panic!()
+        };
+        let ro = &volumes[0].as_map().unwrap()[3];
+        assert_eq!(
+            (ro.key.as_str(), &ro.value.value),
+            ("read_only", &Value::Bool(false))
+        );
+        let net = &root.as_map().unwrap()[1].value.as_map().unwrap()[0].value;
+        assert_eq!(net.as_map().unwrap()[0].value.value, Value::Bool(true));
+
+        let mut bad = parse("services:\n  w:\n    tty: $BAD\n", "f").unwrap();
+        let err = interpolate_tree(&mut bad, "f", &vars)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("invalid boolean: maybe"), "{err}");
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! 1. [`yaml`] parses each file into a [`yaml::Node`] tree that remembers line and column;
 //! 2. [`interpolate`] substitutes `$VAR`, `${VAR:-default}`, … in every string value (not in
 //!    keys), from the environment and the `.env` file beside the first compose file;
-//! 3. [`sanitize`] drops `x-` extension keys and the keys Swarm ignores, collecting Docker's
+//! 3. [`sanitize`] sets `x-` extension keys and the keys Swarm ignores aside as [`extras`]
+//!    (printed by `stack config`, never deployed), collecting Docker's
 //!    `Ignoring unsupported options: …` warning;
 //! 4. [`de`] types the tree into the [`model`] structs; an unknown key is an error naming the
 //!    key, the file, the line and the column;
@@ -23,6 +24,7 @@ pub mod convert;
 pub mod de;
 pub mod dotenv;
 pub mod error;
+pub mod extras;
 pub mod interpolate;
 pub mod loader;
 pub mod merge;
@@ -31,8 +33,11 @@ pub mod render;
 pub mod resolve;
 pub mod sanitize;
 pub mod units;
+pub mod version;
 pub mod yaml;
 
+#[cfg(test)]
+mod corpus_tests;
 #[cfg(test)]
 mod fuzz_tests;
 

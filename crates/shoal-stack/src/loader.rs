@@ -14,6 +14,7 @@ use crate::merge::merge;
 use crate::model::Compose;
 use crate::resolve::{ReadFile, resolve};
 use crate::sanitize::{sanitize, unsupported_warning};
+use crate::version::{file_version, project_version};
 use crate::yaml::{Value, parse};
 
 /// One compose file's contents; `name` is how errors refer to it (usually its path).
@@ -37,6 +38,7 @@ pub fn load(
     }
     let mut ignored = BTreeSet::new();
     let mut project: Option<Compose> = None;
+    let mut version: Option<String> = None;
     for file in files {
         let mut root = parse(&file.content, &file.name)?;
         if !matches!(root.value, Value::Map(_)) {
@@ -44,9 +46,16 @@ pub fn load(
                 file: file.name.clone(),
             });
         }
+        let this_version = file_version(&root, &file.name)?;
+        match &version {
+            Some(first) => project_version(first, &this_version)?,
+            None => version = Some(this_version),
+        }
         interpolate_tree(&mut root, &file.name, lookup)?;
-        ignored.extend(sanitize(&mut root));
+        let (ignored_here, extras) = sanitize(&mut root);
+        ignored.extend(ignored_here);
         let mut typed: Compose = from_node(&root, &file.name)?;
+        typed.extras = extras;
         resolve(&mut typed, working_dir, lookup, read)?;
         project = Some(match project {
             Some(base) => merge(base, typed),
@@ -54,6 +63,21 @@ pub fn load(
         });
     }
     let mut project = project.unwrap_or_default();
+    project.version = version;
+    if project.name.is_some() {
+        for (kind, defs) in [("config", &project.configs), ("secret", &project.secrets)] {
+            for (name, def) in defs {
+                if let Some(driver) = &def.template_driver {
+                    project.warnings.push(format!(
+                    "Ignoring template_driver {driver} of {kind} {name}: shoal does not render templates"
+                ));
+                }
+            }
+        }
+        project.warnings.push(
+            "Ignoring the top-level name: a stack takes its name from the command line".into(),
+        );
+    }
     project.warnings.extend(unsupported_warning(&ignored));
     Ok(project)
 }
@@ -211,6 +235,60 @@ mod tests {
         assert_eq!(
             project.warnings,
             vec!["Ignoring unsupported options: build, depends_on, privileged".to_string()]
+        );
+    }
+
+    #[test]
+    fn yaml_1_1_booleans_reach_the_service_as_written() {
+        let text = "services:\n  web:\n    image: a\n    command: [echo, on]\n    environment: {A: yes, B: Off}\n    networks: [n]\nnetworks:\n  n:\n";
+        let project = load(&[file("a", text)], Path::new("/p"), &|_| None, &no_files).unwrap();
+        let web = &project.services["web"];
+        assert_eq!(web.command, Some(vec!["echo".into(), "on".into()]));
+        assert_eq!(web.environment["A"].as_deref(), Some("yes"));
+        assert_eq!(web.environment["B"].as_deref(), Some("Off"));
+        assert!(web.networks.contains_key("n"), "{:?}", web.networks);
+    }
+
+    #[test]
+    fn booleans_are_refused_where_docker_refuses_them() {
+        let cases = [
+            (
+                "services:\n  w:\n    image: a\n    environment: {A: true}\n",
+                "a:4:22: services.w.environment.A: must be a string, number or null, found the boolean true (quote it)",
+            ),
+            (
+                "services:\n  w:\n    image: a\n    labels: {l: false}\n",
+                "a:4:17: services.w.labels.l: must be a string, number or null, found the boolean false (quote it)",
+            ),
+            (
+                "services:\n  w:\n    image: a\n    read_only: yes\n",
+                "a:4:16: services.w.read_only: must be a boolean, found \"yes\"",
+            ),
+        ];
+        for (text, want) in cases {
+            let err = load(&[file("a", text)], Path::new("/p"), &|_| None, &no_files)
+                .unwrap_err()
+                .to_string();
+            assert_eq!(err, want);
+        }
+    }
+
+    #[test]
+    fn compose_spec_extensions_load_with_warnings_and_stay_in_stack_config() {
+        let text = "name: proj\nservices:\n  web:\n    image: a\n    depends_on:\n      db: {condition: service_healthy}\n  db:\n    image: b\n";
+        let project = load(&[file("a", text)], Path::new("/p"), &|_| None, &no_files).unwrap();
+        assert_eq!(
+            project.warnings,
+            vec![
+                "Ignoring the top-level name: a stack takes its name from the command line"
+                    .to_string(),
+                "Ignoring unsupported options: depends_on".to_string(),
+            ]
+        );
+        let printed = crate::render::render_config(&project);
+        assert!(
+            printed.contains("depends_on:\n      db:\n        condition: service_healthy"),
+            "{printed}"
         );
     }
 

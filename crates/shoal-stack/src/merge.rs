@@ -34,6 +34,7 @@ pub fn merge(mut base: Compose, over: Compose) -> Compose {
         };
         base.services.insert(name, merged);
     }
+    base.extras.merge(over.extras);
     base.networks.extend(over.networks);
     base.volumes.extend(over.volumes);
     base.secrets.extend(over.secrets);
@@ -87,6 +88,13 @@ fn volume_key(v: &ServiceVolume) -> String {
     v.target.clone()
 }
 
+/// docker prints (and mounts) the volumes of a service defined in several files sorted by
+/// target path; a single file keeps its order.
+fn sorted_by_target(mut volumes: Vec<ServiceVolume>) -> Vec<ServiceVolume> {
+    volumes.sort_by(|a, b| a.target.cmp(&b.target));
+    volumes
+}
+
 fn file_key(f: &FileRef) -> String {
     f.effective_target().to_string()
 }
@@ -110,7 +118,7 @@ fn merge_service(b: Service, o: Service) -> Service {
         configs: merge_by(b.configs, o.configs, file_key),
         ports: merge_by(b.ports, o.ports, port_key),
         networks: extend(b.networks, o.networks),
-        volumes: merge_by(b.volumes, o.volumes, volume_key),
+        volumes: sorted_by_target(merge_by(b.volumes, o.volumes, volume_key)),
         tmpfs: union(b.tmpfs, o.tmpfs),
         sysctls: extend(b.sysctls, o.sysctls),
         ulimits: extend(b.ulimits, o.ulimits),

@@ -1,19 +1,29 @@
-//! `stack config`: the merged, interpolated project printed as YAML, like
-//! `docker stack config`. Keys come out in the model's field order and maps sorted, every
-//! list in its long syntax, durations as Go prints them and sizes in bytes.
+//! `stack config`: the merged, interpolated project printed as YAML, the same data
+//! `docker stack config` prints. Keys come out in the model's field order and maps sorted,
+//! every list in its long syntax, durations as Go prints them, memory sizes as strings of
+//! bytes, attachments without options as `null`; the `x-*` fields and the keys Swarm ignores
+//! ([`crate::extras`]) are put back in.
 
 use crate::model::Compose;
+use crate::yaml::parse;
 
 /// Prints `project` as YAML.
 ///
 /// The model holds only strings, numbers, booleans, lists and string-keyed maps, which the
-/// serializer always accepts; should it still fail, the message is printed as a YAML
-/// comment rather than lost.
+/// serializer always accepts and our parser reads back; should either still fail, the
+/// message is printed as a YAML comment rather than lost.
 pub fn render_config(project: &Compose) -> String {
-    match serde_saphyr::to_string(project) {
+    let print = |e: &dyn std::fmt::Display| format!("# cannot print the project: {e}\n");
+    let text = match serde_saphyr::to_string(project) {
         Ok(text) => text,
-        Err(e) => format!("# cannot print the project: {e}\n"),
-    }
+        Err(e) => return print(&e),
+    };
+    let mut root = match parse(&text, "stack config") {
+        Ok(root) => root,
+        Err(e) => return print(&e),
+    };
+    project.extras.restore(&mut root);
+    serde_saphyr::to_string(&root).unwrap_or_else(|e| print(&e))
 }
 
 #[cfg(test)]
@@ -62,7 +72,7 @@ services:
     deploy:
       resources:
         limits:
-          memory: 1073741824
+          memory: "1073741824"
       update_config:
         delay: 1m30s
 "#;

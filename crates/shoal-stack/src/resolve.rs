@@ -106,17 +106,21 @@ fn fill_from_lookup(
     }
 }
 
-/// `path` made absolute against `base`, with `~` expanded and `.`/`..` removed lexically
-/// (as Go's `filepath.Join` cleans).
+/// `path` made absolute as docker/cli does: an absolute path is kept exactly as written
+/// (`/data/` stays `/data/`), `~` is replaced by `$HOME` and the rest kept as written, and a
+/// relative path is joined to `base` with `.`/`..` removed lexically (as Go's
+/// `filepath.Join` cleans, so `./rel/` becomes `/proj/rel`).
 pub fn absolute(base: &Path, path: &str, lookup: Lookup<'_>) -> String {
-    let expanded = match path.strip_prefix('~') {
-        Some(rest) if rest.is_empty() || rest.starts_with('/') => match lookup("HOME") {
-            Some(home) => format!("{home}{rest}"),
-            None => path.to_string(),
-        },
-        _ => path.to_string(),
-    };
-    let joined = base.join(&expanded);
+    if path.starts_with('/') {
+        return path.to_string();
+    }
+    if let Some(rest) = path.strip_prefix('~')
+        && (rest.is_empty() || rest.starts_with('/'))
+        && let Some(home) = lookup("HOME")
+    {
+        return format!("{home}{rest}");
+    }
+    let joined = base.join(path);
     let mut clean = PathBuf::new();
     for component in joined.components() {
         match component {
@@ -147,6 +151,14 @@ mod tests {
         let base = Path::new("/proj");
         assert_eq!(absolute(base, "./conf/../x", &env), "/proj/x");
         assert_eq!(absolute(base, "/abs", &env), "/abs");
+        assert_eq!(absolute(base, "./rel/", &env), "/proj/rel");
+        assert_eq!(
+            absolute(base, "/abs/", &env),
+            "/abs/",
+            "absolute: as written"
+        );
+        assert_eq!(absolute(base, "/a//b/../c", &env), "/a//b/../c");
+        assert_eq!(absolute(base, "~/h/", &env), "/home/u/h/");
         assert_eq!(absolute(base, "~/data", &env), "/home/u/data");
     }
 

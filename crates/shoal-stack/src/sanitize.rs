@@ -1,9 +1,11 @@
 //! Removes what typing must not see: `x-` extension keys (top level, services and top-level
 //! definitions) and the service keys Swarm ignores, which Docker reports as
-//! `Ignoring unsupported options: <keys sorted, comma separated>`.
+//! `Ignoring unsupported options: <keys sorted, comma separated>`. The removed entries are not
+//! lost: they come back as [`Extras`], which `stack config` prints.
 
 use std::collections::BTreeSet;
 
+use crate::extras::Extras;
 use crate::yaml::Node;
 
 /// Service keys that `docker stack deploy` accepts but does not apply (docker/cli
@@ -49,13 +51,18 @@ const KEPT_UNSUPPORTED: &[&str] = &["restart"];
 const DEFINITION_SECTIONS: &[&str] = &["services", "networks", "volumes", "secrets", "configs"];
 
 /// Strips extension and unsupported keys from a parsed file; returns the unsupported keys
-/// that were present.
-pub fn sanitize(root: &mut Node) -> BTreeSet<String> {
+/// that were present and everything removed.
+pub fn sanitize(root: &mut Node) -> (BTreeSet<String>, Extras) {
     let mut ignored = BTreeSet::new();
+    let mut extras = Extras::default();
     let Some(top) = root.as_map_mut() else {
-        return ignored;
+        return (ignored, extras);
     };
-    top.retain(|e| !e.key.starts_with("x-"));
+    let (extensions, rest): (Vec<_>, Vec<_>) = std::mem::take(top)
+        .into_iter()
+        .partition(|e| e.key.starts_with("x-"));
+    *top = rest;
+    extras.top = extensions;
     for section in top.iter_mut() {
         if !DEFINITION_SECTIONS.contains(&section.key.as_str()) {
             continue;
@@ -68,19 +75,27 @@ pub fn sanitize(root: &mut Node) -> BTreeSet<String> {
             let Some(keys) = definition.value.as_map_mut() else {
                 continue;
             };
-            keys.retain(|e| {
-                if e.key.starts_with("x-") {
-                    return false;
-                }
-                if is_services && UNSUPPORTED_SERVICE_KEYS.contains(&e.key.as_str()) {
+            let mut kept = Vec::with_capacity(keys.len());
+            for e in std::mem::take(keys) {
+                let unsupported = is_services && UNSUPPORTED_SERVICE_KEYS.contains(&e.key.as_str());
+                if unsupported {
                     ignored.insert(e.key.clone());
-                    return KEPT_UNSUPPORTED.contains(&e.key.as_str());
                 }
-                true
-            });
+                if unsupported && KEPT_UNSUPPORTED.contains(&e.key.as_str()) {
+                    kept.push(e);
+                } else if unsupported || (is_services && e.key.starts_with("x-")) {
+                    extras.keep(&section.key, &definition.key, e);
+                } else if e.key.starts_with("x-") {
+                    // docker prints a network's, volume's, secret's or config's own `x-*`
+                    // fields nowhere; they are dropped.
+                } else {
+                    kept.push(e);
+                }
+            }
+            *keys = kept;
         }
     }
-    ignored
+    (ignored, extras)
 }
 
 /// Docker's warning for the unsupported keys found, or `None`.
@@ -101,7 +116,7 @@ mod tests {
     fn unsupported_keys_are_dropped_and_reported_sorted() {
         let text = "x-top: 1\nservices:\n  web:\n    image: a\n    restart: always\n    links: [db]\n    build: .\n    x-note: hi\n  db:\n    depends_on: [web]\n    container_name: d\n";
         let mut root = parse(text, "f").unwrap();
-        let found = sanitize(&mut root);
+        let (found, extras) = sanitize(&mut root);
         assert_eq!(
             unsupported_warning(&found).unwrap(),
             "Ignoring unsupported options: build, container_name, depends_on, links, restart"
@@ -111,6 +126,15 @@ mod tests {
         let web = top[0].value.as_map().unwrap()[0].value.as_map().unwrap();
         let keys: Vec<&str> = web.iter().map(|e| e.key.as_str()).collect();
         assert_eq!(keys, vec!["image", "restart"]);
+        assert_eq!(extras.top.len(), 1);
+        let kept = |name: &str| -> Vec<String> {
+            extras.definitions[&("services".to_string(), name.to_string())]
+                .iter()
+                .map(|e| e.key.clone())
+                .collect()
+        };
+        assert_eq!(kept("web"), vec!["links", "build", "x-note"]);
+        assert_eq!(kept("db"), vec!["depends_on", "container_name"]);
         assert_eq!(unsupported_warning(&BTreeSet::new()), None);
     }
 }

@@ -1,7 +1,9 @@
 //! YAML text → a [`Node`] tree that remembers where every key and value came from.
 //!
-//! serde-saphyr does the parsing (YAML 1.1 booleans, `0440` octal modes as go-yaml reads them,
-//! `<<` merge keys, alias budgets). We keep our own small tree instead of typing straight
+//! serde-saphyr does the parsing (`0440` octal modes as go-yaml reads them, `<<` merge keys,
+//! alias budgets). Booleans are YAML 1.2's `true`/`false` only, as docker's go-yaml v3 reads
+//! them: an unquoted `yes`, `no`, `on`, `off`, `y` or `n` is the text written, so
+//! `environment: {A: yes}` stays `A=yes` and `networks: [n]` names a network `n`. We keep our own small tree instead of typing straight
 //! into structs because interpolation must run on string values *before* typing, and because
 //! error messages need the line of the offending key.
 
@@ -73,9 +75,36 @@ impl Node {
     }
 }
 
+impl serde::Serialize for Node {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match &self.value {
+            Value::Null => s.serialize_none(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Int(i) => s.serialize_i64(*i),
+            Value::Float(f) => s.serialize_f64(*f),
+            Value::Str(text) => s.serialize_str(text),
+            Value::Seq(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Value::Map(entries) => {
+                let mut map = s.serialize_map(Some(entries.len()))?;
+                for e in entries {
+                    map.serialize_entry(&e.key, &e.value)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
 /// Parses one compose file. `file` only names the file in errors.
 pub fn parse(text: &str, file: &str) -> Result<Node, LoadError> {
-    let options = serde_saphyr::options! { legacy_octal_numbers: true };
+    let options = serde_saphyr::options! { legacy_octal_numbers: true, strict_booleans: true };
     let raw: Spanned<Raw> = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
         let (line, column) = e
             .location()
@@ -219,6 +248,37 @@ mod tests {
         let mode = web.iter().find(|e| e.key == "mode").unwrap();
         assert_eq!(mode.value.value, Value::Int(0o440));
         assert!(web.iter().any(|e| e.key == "image"));
+    }
+
+    #[test]
+    fn yaml_1_1_booleans_are_text_and_1_2_booleans_are_booleans() {
+        let root = parse(
+            "a: [yes, no, on, off, y, n, Y, N, true, False, TRUE]
+",
+            "f",
+        )
+        .unwrap();
+        let items = match &root.as_map().unwrap()[0].value.value {
+            Value::Seq(items) => items.iter().map(|n| n.value.clone()).collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        };
+        let text = |s: &str| Value::Str(s.to_string());
+        assert_eq!(
+            items,
+            vec![
+                text("yes"),
+                text("no"),
+                text("on"),
+                text("off"),
+                text("y"),
+                text("n"),
+                text("Y"),
+                text("N"),
+                Value::Bool(true),
+                Value::Bool(false),
+                Value::Bool(true),
+            ]
+        );
     }
 
     #[test]

@@ -94,6 +94,10 @@ pub struct NetNode {
     pub addr: String,
     /// The node's own address on the network, without prefix (its bridge's address).
     pub gateway: String,
+    /// The node's WireGuard public key (base64, 32 bytes), generated on the node and published
+    /// through the store: on an encrypted network, VXLAN traffic to this node goes through the
+    /// encrypted tunnel to this key. Empty while the node has not published one yet.
+    pub key: String,
 }
 
 /// One task's address on a network.

@@ -246,3 +246,35 @@ async fn a_removed_node_is_refused_with_403() {
     handler.removed.lock().insert(NodeId::from("wrk1"));
     assert_forbidden(worker.heartbeat(&server.addr(), &hb).await, "removed");
 }
+
+#[tokio::test]
+async fn a_demoted_manager_is_refused_proposals_at_once_with_its_old_certificate() {
+    let pki = Pki::new();
+    let handler = FakeHandler::new(&pki, Script::default());
+    let server = TestServer::start(&pki, &pki.manager, handler.clone()).await;
+    let peer = pki.another_manager("mgr2");
+    let client = pki.client(&peer);
+    client
+        .forward(&server.addr(), &forward_req())
+        .await
+        .expect("allowed while a manager");
+
+    handler.demoted.lock().insert(NodeId::from("mgr2"));
+    assert_forbidden(
+        client.forward(&server.addr(), &forward_req()).await,
+        "no longer a manager",
+    );
+    // Still a raft member until the leader removes it: raft keeps working.
+    client
+        .raft_vote(&server.addr(), &vote(), crate::common::TEST_TIMEOUT)
+        .await
+        .expect("a demoted member still votes");
+
+    handler.outside_raft.lock().insert(NodeId::from("mgr2"));
+    assert_forbidden(
+        client
+            .raft_vote(&server.addr(), &vote(), crate::common::TEST_TIMEOUT)
+            .await,
+        "not a member of the raft group",
+    );
+}

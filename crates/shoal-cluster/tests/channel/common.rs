@@ -12,9 +12,9 @@ use parking_lot::Mutex;
 use shoal_ca::node_cert::DEFAULT_NODE_CERT_VALIDITY;
 use shoal_ca::{NodeKey, Role, RootCa};
 use shoal_cluster::{
-    ClusterClient, ClusterError, ClusterHandler, ClusterServer, ForwardRequest, ForwardResponse,
-    HandlerResult, HeartbeatRequest, JoinRequest, JoinResponse, NodePeer, RenewRequest,
-    RenewResponse, SnapshotRequest, TlsCell,
+    ClusterClient, ClusterError, ClusterHandler, ClusterServer, ConnLimits, ForwardRequest,
+    ForwardResponse, HandlerResult, HeartbeatRequest, JoinRequest, JoinResponse, NodePeer,
+    RenewRequest, RenewResponse, SnapshotRequest, Standing, TlsCell,
 };
 use shoal_raft::TypeConfig;
 use shoal_types::dispatch::{Assignments, HeartbeatResponse, SessionRequest, StatusBatch};
@@ -100,6 +100,10 @@ pub struct FakeHandler {
     pub cluster: ClusterId,
     pub root_pem: String,
     pub removed: Mutex<HashSet<NodeId>>,
+    /// Managers whose desired role is now worker (still raft members).
+    pub demoted: Mutex<HashSet<NodeId>>,
+    /// Managers not in the raft membership.
+    pub outside_raft: Mutex<HashSet<NodeId>>,
     pub script: Mutex<Script>,
     pub votes: Mutex<Vec<VoteRequest<TypeConfig>>>,
     pub sessions: Mutex<Vec<mpsc::Sender<Assignments>>>,
@@ -112,6 +116,8 @@ impl FakeHandler {
             cluster: ClusterId::from(CLUSTER),
             root_pem: pki.root.cert_pem().to_owned(),
             removed: Mutex::new(HashSet::new()),
+            demoted: Mutex::new(HashSet::new()),
+            outside_raft: Mutex::new(HashSet::new()),
             script: Mutex::new(script),
             votes: Mutex::new(Vec::new()),
             sessions: Mutex::new(Vec::new()),
@@ -136,6 +142,13 @@ impl ClusterHandler for FakeHandler {
 
     fn node_allowed(&self, node_id: &NodeId) -> bool {
         !self.removed.lock().contains(node_id)
+    }
+
+    fn manager_standing(&self, node_id: &NodeId) -> Standing {
+        Standing::Known {
+            manager: !self.demoted.lock().contains(node_id),
+            raft_member: !self.outside_raft.lock().contains(node_id),
+        }
     }
 
     fn root_ca(&self) -> HandlerResult<'_, String> {
@@ -280,6 +293,17 @@ impl TestServer {
         cert: &NodeCert,
         handler: Arc<FakeHandler>,
     ) -> Self {
+        Self::start_with(bind, pki, cert, handler, ConnLimits::default()).await
+    }
+
+    /// Like [`TestServer::start_on`] with the given connection limits.
+    pub async fn start_with(
+        bind: &str,
+        pki: &Pki,
+        cert: &NodeCert,
+        handler: Arc<FakeHandler>,
+        limits: ConnLimits,
+    ) -> Self {
         let listener = TcpListener::bind(bind).await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let config = shoal_ca::server_config_allow_anonymous(
@@ -289,10 +313,11 @@ impl TestServer {
         )
         .expect("server config");
         let cancel = CancellationToken::new();
-        let task = tokio::spawn(ClusterServer::serve(
+        let task = tokio::spawn(ClusterServer::serve_with(
             listener,
             Arc::new(TlsCell::new(config)),
             handler,
+            limits,
             cancel.clone(),
         ));
         let task = tokio::spawn(async move {

@@ -3,5 +3,6 @@
 
 mod auth;
 mod common;
+mod limits;
 mod raft;
 mod session;

@@ -82,6 +82,9 @@ pub fn node_networks(
                         node_id: node.clone(),
                         addr: me.status.addr.clone().unwrap_or_default(),
                         gateway: bare(&gateway),
+                        // no node publishes a tunnel key through the store yet: on an
+                        // encrypted network, the data plane reports such a node as unusable
+                        key: String::new(),
                     },
                 );
             }
@@ -155,6 +158,7 @@ fn network_view(t: &Tables, net: &Network) -> NodeNetwork {
                 node_id: n.id.clone(),
                 addr: n.status.addr.clone().unwrap_or_default(),
                 gateway: bare(&gateway_of(&n.attachments, &net.id)?),
+                key: String::new(),
             })
         })
         .collect();

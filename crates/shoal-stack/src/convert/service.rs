@@ -86,8 +86,10 @@ pub(super) fn convert_service(
     let container = TaskSpecContainerSpec {
         image: Some(image),
         labels: Some(with_stack_label(stack, &svc.labels)),
-        command: svc.entrypoint.clone(),
-        args: svc.command.clone(),
+        // docker/cli leaves an empty list out (`command: []` is no override), as it does
+        // when printing.
+        command: svc.entrypoint.clone().filter(|c| !c.is_empty()),
+        args: svc.command.clone().filter(|c| !c.is_empty()),
         hostname: svc.hostname.clone(),
         env: non_empty(environment(svc)),
         dir: svc.working_dir.clone(),
@@ -96,9 +98,11 @@ pub(super) fn convert_service(
             no_new_privileges: Some(false),
             ..TaskSpecContainerSpecPrivileges::default()
         }),
-        tty: svc.tty,
-        open_stdin: svc.stdin_open,
-        read_only: svc.read_only,
+        // docker/cli sends these as plain booleans left out when false: `tty: false` and
+        // no `tty` give the same spec (and `stack config` prints neither).
+        tty: svc.tty.filter(|on| *on),
+        open_stdin: svc.stdin_open.filter(|on| *on),
+        read_only: svc.read_only.filter(|on| *on),
         mounts: non_empty(convert_mounts(
             stack,
             name,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::syntax::{ByteSize, GoDuration, label_map};
+use super::syntax::{ByteSize, GoDuration, is_unset_or_zero, is_unset_or_zero_duration, label_map};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -102,14 +102,14 @@ pub struct RestartPolicy {
 pub struct UpdateConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parallelism: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "is_unset_or_zero_duration")]
     pub delay: Option<GoDuration>,
     /// `continue`, `pause` or `rollback` (not `rollback` in `rollback_config`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_action: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "is_unset_or_zero_duration")]
     pub monitor: Option<GoDuration>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "is_unset_or_zero")]
     pub max_failure_ratio: Option<f64>,
     /// `stop-first` or `start-first`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

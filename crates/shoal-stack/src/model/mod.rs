@@ -48,6 +48,9 @@ pub struct Compose {
     /// `stack config`; [`crate::convert`] passes them on in the plan.
     #[serde(skip)]
     pub warnings: Vec<String>,
+    /// `x-*` fields and the keys Swarm ignores, kept for `stack config` only.
+    #[serde(skip)]
+    pub extras: crate::extras::Extras,
 }
 
 /// A top-level network.
@@ -136,4 +139,8 @@ pub struct FileObjectDef {
     #[serde(default, deserialize_with = "label_map")]
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// `template_driver: golang`: kept and printed, but shoal does not render templates; the
+    /// loader warns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_driver: Option<String>,
 }

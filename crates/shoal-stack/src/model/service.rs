@@ -23,10 +23,10 @@ pub struct Service {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
     #[serde(default, deserialize_with = "opt_command")]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "syntax::is_unset_or_empty")]
     pub command: Option<Vec<String>>,
     #[serde(default, deserialize_with = "opt_command")]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "syntax::is_unset_or_empty")]
     pub entrypoint: Option<Vec<String>>,
     /// `None` values are bare `KEY` entries that no environment variable resolved.
     #[serde(default, deserialize_with = "env_map")]
@@ -62,7 +62,10 @@ pub struct Service {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<ServicePort>,
     #[serde(default, deserialize_with = "service_networks")]
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        serialize_with = "networks_out",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub networks: BTreeMap<String, ServiceNetwork>,
     #[serde(default, deserialize_with = "short_or_long_list")]
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -92,11 +95,11 @@ pub struct Service {
     pub logging: Option<Logging>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deploy: Option<Deploy>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "syntax::is_unset_or_false")]
     pub tty: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "syntax::is_unset_or_false")]
     pub stdin_open: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "syntax::is_unset_or_false")]
     pub read_only: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart: Option<String>,
@@ -119,7 +122,7 @@ pub struct Healthcheck {
     pub start_period: Option<GoDuration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_interval: Option<GoDuration>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "syntax::is_unset_or_false")]
     pub disable: Option<bool>,
 }
 
@@ -168,6 +171,23 @@ pub struct ServiceNetwork {
     pub ipv4_address: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv6_address: Option<String>,
+}
+
+/// Prints an attachment without options as `null` (`networks: {front: null}`), as docker does.
+fn networks_out<S: serde::Serializer>(
+    networks: &BTreeMap<String, ServiceNetwork>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(networks.len()))?;
+    for (name, network) in networks {
+        if *network == ServiceNetwork::default() {
+            map.serialize_entry(name, &None::<ServiceNetwork>)?;
+        } else {
+            map.serialize_entry(name, network)?;
+        }
+    }
+    map.end()
 }
 
 /// `networks: [a, b]` or `networks: {a: {aliases: [...]}, b: }`.

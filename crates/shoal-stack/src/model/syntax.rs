@@ -31,10 +31,45 @@ impl Serialize for GoDuration {
     }
 }
 
-/// A size in bytes, written as a number of bytes or `512M`, `1g`, …; printed as bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
+/// A size in bytes, written as a number of bytes or `512M`, `1g`, …; printed as a quoted
+/// string of bytes (`"536870912"`), as `docker stack config` prints it and as its schema
+/// requires (`memory: 536870912` unquoted is refused by docker with "must be a string").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ByteSize(pub i64);
+
+impl Serialize for ByteSize {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0.to_string())
+    }
+}
+
+/// For `serialize_with` where docker prints a size as a plain integer (`tmpfs.size`).
+pub fn bytes_as_integer<S: Serializer>(size: &Option<ByteSize>, s: S) -> Result<S::Ok, S::Error> {
+    match size {
+        Some(b) => s.serialize_i64(b.0),
+        None => s.serialize_none(),
+    }
+}
+
+/// For `skip_serializing_if`: docker omits these booleans when false.
+pub fn is_unset_or_false(b: &Option<bool>) -> bool {
+    !b.unwrap_or(false)
+}
+
+/// For `skip_serializing_if`: docker omits a zero update delay or monitor period.
+pub fn is_unset_or_zero_duration(d: &Option<GoDuration>) -> bool {
+    d.is_none_or(|d| d.0 == 0)
+}
+
+/// For `skip_serializing_if`: docker omits a zero failure ratio.
+pub fn is_unset_or_zero(f: &Option<f64>) -> bool {
+    f.is_none_or(|f| f == 0.0)
+}
+
+/// For `skip_serializing_if`: docker omits an empty command or entrypoint.
+pub fn is_unset_or_empty(v: &Option<Vec<String>>) -> bool {
+    v.as_ref().is_none_or(Vec::is_empty)
+}
 
 impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -156,10 +191,51 @@ impl<'de> Visitor<'de> for PairsVisitor {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut out = Vec::new();
-        while let Some((k, v)) = map.next_entry::<String, Option<String>>()? {
-            out.push((k, v));
+        while let Some((k, v)) = map.next_entry::<String, MapScalar>()? {
+            out.push((k, v.0));
         }
         Ok(out)
+    }
+}
+
+/// A value of a `KEY: value` mapping (`environment`, `labels`, …): the schema allows a string,
+/// a number or null, and refuses a boolean, which would otherwise reach the container as the
+/// text `true`.
+struct MapScalar(Option<String>);
+
+impl<'de> Deserialize<'de> for MapScalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = MapScalar;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string, number or null")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<MapScalar, E> {
+                Ok(MapScalar(None))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<MapScalar, E> {
+                Ok(MapScalar(None))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<MapScalar, E> {
+                Err(E::custom(format!(
+                    "must be a string, number or null, found the boolean {v} (quote it)"
+                )))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<MapScalar, E> {
+                Ok(MapScalar(Some(v.to_string())))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<MapScalar, E> {
+                Ok(MapScalar(Some(v.to_string())))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<MapScalar, E> {
+                Ok(MapScalar(Some(v.to_string())))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<MapScalar, E> {
+                Ok(MapScalar(Some(v.to_string())))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -194,11 +270,15 @@ pub fn extra_hosts<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Er
             StringsVisitor(|v, _| Ok(v), "").visit_seq(seq)
         }
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut out = Vec::new();
+            let mut pairs = BTreeMap::new();
             while let Some((host, ip)) = map.next_entry::<String, String>()? {
-                out.push(format!("{host}:{ip}"));
+                pairs.insert(host, ip);
             }
-            Ok(out)
+            // docker prints (and applies) a mapping's hosts sorted by name.
+            Ok(pairs
+                .into_iter()
+                .map(|(host, ip)| format!("{host}:{ip}"))
+                .collect())
         }
     }
     d.deserialize_any(V)
@@ -214,13 +294,6 @@ pub fn external_flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> 
         }
         fn visit_bool<E: de::Error>(self, v: bool) -> Result<bool, E> {
             Ok(v)
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
-            match v.to_ascii_lowercase().as_str() {
-                "true" | "yes" | "y" | "on" => Ok(true),
-                "false" | "no" | "n" | "off" => Ok(false),
-                _ => Err(E::custom(format!("expected a boolean, found {v:?}"))),
-            }
         }
         fn visit_map<A: MapAccess<'de>>(self, _map: A) -> Result<bool, A::Error> {
             Err(de::Error::custom(

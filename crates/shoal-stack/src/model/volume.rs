@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::syntax::{ByteSize, ShortSyntax, is_false};
+use super::syntax::{ByteSize, ShortSyntax, bytes_as_integer, is_false};
 
 /// One mount of a service, in the long syntax.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,6 +51,7 @@ pub struct VolumeOptions {
 #[serde(deny_unknown_fields)]
 pub struct TmpfsOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "bytes_as_integer")]
     pub size: Option<ByteSize>,
     /// File mode of the tmpfs root (decimal in JSON, `0o1777` written `01777` in YAML).
     #[serde(default, skip_serializing_if = "Option::is_none")]

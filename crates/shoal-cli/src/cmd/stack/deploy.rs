@@ -3,7 +3,9 @@
 //! manager, prune, check external networks, create missing networks, create or update
 //! secrets and configs, resolve their ids, create or update services.
 
-use super::plan::{pin_image, prepare_update, referenced, set_reference_ids, stale_services};
+use super::plan::{
+    pin_image, prepare_update, referenced, set_reference_ids, stale_services, tag_image,
+};
 use super::{DeployArgs, ResolveImage, labels_json, stack_objects, validate_name};
 use crate::client::{Client, Query, segment};
 use crate::cmd::{emit, eprintln_safe, error_text, join_errors};
@@ -259,6 +261,7 @@ async fn services(
             if query && !resolve_image(client, &mut spec).await {
                 warnings.push(digest_warning(&image(&spec)));
             }
+            tag_image(&mut spec);
             let path = Query::new()
                 .push(
                     "version",
@@ -286,6 +289,7 @@ async fn services(
             if a.resolve_image != ResolveImage::Never {
                 resolve_image(client, &mut spec).await;
             }
+            tag_image(&mut spec);
             let resp: Value = client
                 .post_json("/services/create", &spec)
                 .await

@@ -96,6 +96,27 @@ fn set_image(spec: &mut ServiceSpec, image: String) {
     cs.image = Some(image);
 }
 
+/// The image reference with `:latest` added when it names neither a tag nor a digest, as the
+/// Docker client does on every service create and update (so `busybox` is sent as
+/// `busybox:latest`, also with `--resolve-image never`).
+pub fn with_default_tag(image: &str) -> String {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    if image.is_empty() || image.contains('@') || last.contains(':') {
+        image.to_string()
+    } else {
+        format!("{image}:latest")
+    }
+}
+
+/// Applies [`with_default_tag`] to the image of `spec`.
+pub fn tag_image(spec: &mut ServiceSpec) {
+    let image = image_of(spec);
+    let tagged = with_default_tag(&image);
+    if tagged != image {
+        set_image(spec, tagged);
+    }
+}
+
 /// What to send to update `existing` to `spec`, and whether to ask the registry for the
 /// image digest first. As docker: an unchanged image (the `com.docker.stack.image` label
 /// equals the compose image) keeps the pinned image of the last deploy unless
@@ -175,6 +196,17 @@ pub fn namespace_of(service: &Value) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_untagged_image_is_sent_as_latest_like_the_docker_client_sends_it() {
+        use super::with_default_tag as t;
+        assert_eq!(t("busybox"), "busybox:latest");
+        assert_eq!(t("busybox:1.36"), "busybox:1.36");
+        assert_eq!(t("registry:5000/team/app"), "registry:5000/team/app:latest");
+        assert_eq!(t("registry:5000/team/app:2"), "registry:5000/team/app:2");
+        assert_eq!(t("busybox@sha256:abc"), "busybox@sha256:abc");
+        assert_eq!(t(""), "");
+    }
+
     use super::*;
     use serde_json::json;
     use shoal_types::api::{TaskSpec, TaskSpecContainerSpec, TaskSpecContainerSpecSecrets};
