@@ -50,6 +50,7 @@ pub async fn run(args: DaemonArgs) -> ExitCode {
         engine: PathBuf::from(&args.engine),
         listen_addr: args.listen_addr.clone(),
         advertise_addr: args.advertise_addr.clone(),
+        overlay: args.overlay,
     };
     let daemon = match Daemon::start(config).await {
         Ok(d) => d,

@@ -4,15 +4,16 @@
 use crate::backoff::Backoff;
 use crate::clock::{Clock, SystemClock};
 use crate::config::AgentConfig;
+use crate::dataplane::{DataPlane, NoDataPlane, refused_networks};
 use crate::dispatcher::DispatcherClient;
 use crate::executor::Executor;
 use crate::reporter;
-use crate::runner::RunnerContext;
+use crate::runner::{NetworkStatus, RunnerContext};
 use crate::secrets::SecretStore;
 use crate::worker::Worker;
 use shoal_types::NodeId;
-use shoal_types::dispatch::{Assignments, SessionRequest};
-use std::sync::Arc;
+use shoal_types::dispatch::{Assignments, NodeNetwork, SessionRequest};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -29,6 +30,9 @@ pub struct Agent {
     config: AgentConfig,
     /// Secrets and configs of the current assignment set (shared with the executor).
     secrets: SecretStore,
+    data_plane: Arc<dyn DataPlane>,
+    /// Shared with the runners: what the last network apply could not set up.
+    networks: Arc<RwLock<NetworkStatus>>,
 }
 
 /// Why a session ended.
@@ -53,7 +57,15 @@ impl Agent {
             clock: Arc::new(SystemClock),
             config: AgentConfig::default(),
             secrets: SecretStore::default(),
+            data_plane: Arc::new(NoDataPlane),
+            networks: Arc::default(),
         }
+    }
+
+    /// Builds the node's side of its networks through `data_plane` (default: none).
+    pub fn with_data_plane(mut self, data_plane: Arc<dyn DataPlane>) -> Self {
+        self.data_plane = data_plane;
+        self
     }
 
     /// Uses `store` for the secrets and configs the dispatcher sends, so an executor given
@@ -102,6 +114,7 @@ impl Agent {
             reporter: status_tx,
             clock: self.clock.clone(),
             config: self.config.clone(),
+            networks: self.networks.clone(),
         };
         let mut worker = Worker::new(ctx, self.node_id.clone(), cancel.child_token());
 
@@ -190,6 +203,10 @@ impl Agent {
         let mut session_id: Option<String> = None;
         let mut next_heartbeat = Instant::now() + period;
         let mut received = false;
+        let mut networks: Vec<NodeNetwork> = Vec::new();
+        let mut resync = tokio::time::interval(self.config.network_resync);
+        resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        resync.reset();
         loop {
             tokio::select! {
                 biased;
@@ -212,8 +229,18 @@ impl Agent {
                         // Ids only: what this node holds, never the bytes.
                         info!(secrets = ?self.secrets.secret_ids(), configs = ?self.secrets.config_ids(), "secrets and configs held");
                     }
+                    // Before the tasks too: a new task's container joins its networks.
+                    networks = set.networks;
+                    if !self.apply_networks(&networks, cancel).await {
+                        return (SessionEnd::Cancelled, received);
+                    }
                     worker.reconcile(set.tasks);
                     debug!(runners = worker.runner_count(), "worker reconciled");
+                }
+                _ = resync.tick() => {
+                    if !self.apply_networks(&networks, cancel).await {
+                        return (SessionEnd::Cancelled, received);
+                    }
                 }
                 _ = sleep_until(next_heartbeat), if session_id.is_some() => {
                     let sid = session_id.clone().unwrap_or_default();
@@ -241,5 +268,32 @@ impl Agent {
                 }
             }
         }
+    }
+
+    /// Applies `networks` to the data plane and records what failed for the runners; false
+    /// when cancelled first.
+    async fn apply_networks(&self, networks: &[NodeNetwork], cancel: &CancellationToken) -> bool {
+        let refused = refused_networks(networks);
+        let allowed: Vec<NodeNetwork> = networks
+            .iter()
+            .filter(|n| !refused.contains_key(&n.network.id))
+            .cloned()
+            .collect();
+        let mut failures = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return false,
+            f = self.data_plane.apply(&allowed) => f,
+        };
+        failures.extend(refused);
+        for (id, reason) in &failures {
+            warn!(network.id = %id, error = %reason, "network not set up on this node");
+        }
+        let names = networks
+            .iter()
+            .map(|n| (n.network.id.clone(), n.network.name().to_string()))
+            .collect();
+        *self.networks.write().unwrap_or_else(|e| e.into_inner()) =
+            NetworkStatus { failures, names };
+        true
     }
 }

@@ -17,6 +17,10 @@ pub struct AgentConfig {
     pub retry_max: Duration,
     /// Heartbeat period until the dispatcher names one (its default, 5 s).
     pub default_heartbeat_period: Duration,
+    /// How often the last network set is applied again between assignment sets: removes the
+    /// networks whose last container has gone since, repairs what was changed behind the
+    /// agent's back.
+    pub network_resync: Duration,
 }
 
 impl Default for AgentConfig {
@@ -28,6 +32,7 @@ impl Default for AgentConfig {
             retry_min: Duration::from_millis(100),
             retry_max: Duration::from_secs(8),
             default_heartbeat_period: Duration::from_secs(5),
+            network_resync: Duration::from_secs(10),
         }
     }
 }

@@ -15,13 +15,18 @@
 //!   function [`step`], tested without I/O. Observed states only move forward.
 //! - The reporter batches status updates for a few milliseconds and resends failed batches.
 //!
-//! The engine is behind [`Executor`] (implemented by `shoal-docker`) and the dispatcher behind
-//! [`DispatcherClient`] (implemented by `shoal-node`), so this crate does no I/O of its own.
+//! - Before a set's tasks reach their runners, its networks are applied to the node's
+//!   [`DataPlane`]; a task on a network that could not be set up fails with the reason.
+//!
+//! The engine is behind [`Executor`] (implemented by `shoal-docker`), the data plane behind
+//! [`DataPlane`] and the dispatcher behind [`DispatcherClient`] (both implemented by
+//! `shoal-node`), so this crate does no I/O of its own.
 
 mod agent;
 pub mod backoff;
 pub mod clock;
 mod config;
+pub mod dataplane;
 mod dispatcher;
 mod error;
 mod executor;
@@ -35,6 +40,7 @@ mod worker;
 pub use agent::Agent;
 pub use clock::{Clock, SystemClock};
 pub use config::AgentConfig;
+pub use dataplane::{DataPlane, NetworkFailures, NoDataPlane};
 pub use dispatcher::DispatcherClient;
 pub use error::{ExecError, SessionError};
 pub use executor::{

@@ -10,13 +10,15 @@
 use crate::backoff::Backoff;
 use crate::clock::Clock;
 use crate::config::AgentConfig;
+use crate::dataplane::{NetworkFailures, network_error};
 use crate::error::ExecError;
 use crate::executor::{Executor, Health};
 use crate::reporter::StatusSender;
 use crate::step::{Action, ContainerState, Observed, step};
 use shoal_types::dispatch::StatusUpdate;
 use shoal_types::{Task, TaskStatus};
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -46,6 +48,23 @@ pub(crate) struct RunnerContext {
     pub reporter: StatusSender,
     pub clock: Arc<dyn Clock>,
     pub config: AgentConfig,
+    /// The node's networks as last applied (shared with the agent).
+    pub networks: Arc<RwLock<NetworkStatus>>,
+}
+
+/// The outcome of the last network apply: what failed, and every network's name.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NetworkStatus {
+    pub failures: NetworkFailures,
+    pub names: BTreeMap<String, String>,
+}
+
+impl RunnerContext {
+    /// Why `task`'s networks keep it from running here, if they do.
+    fn network_error(&self, task: &Task) -> Option<String> {
+        let status = self.networks.read().unwrap_or_else(|e| e.into_inner());
+        network_error(task, &status.failures, &status.names)
+    }
 }
 
 /// How an operation ended.
@@ -194,7 +213,10 @@ async fn perform(
     let exec = ctx.executor.as_ref();
     let op = async {
         match action {
-            Action::Prepare => exec.prepare(task).await.map(|()| OpResult::Prepared),
+            Action::Prepare => match ctx.network_error(task) {
+                Some(err) => Err(ExecError::Rejected(err)),
+                None => exec.prepare(task).await.map(|()| OpResult::Prepared),
+            },
             Action::Start => exec.start(task).await.map(|s| OpResult::Started {
                 container_id: s.container_id,
                 pid: s.pid,

@@ -40,6 +40,8 @@ impl Manager {
             .arg(dir.join("data"))
             .args(["--listen-addr", addr, "--advertise-addr", addr])
             .args(["--log-level", "warn"])
+            // several managers on one host: no overlay data plane
+            .arg("--overlay=false")
             .stdout(Stdio::null())
             .stderr(log_file)
             .kill_on_drop(true)

@@ -54,6 +54,11 @@ pub struct DaemonArgs {
     /// Log level (error, warn, info, debug, trace)
     #[arg(long = "log-level", default_value = "info")]
     pub log_level: String,
+    /// Build the overlay data plane on this host (bridges, VXLAN, engine networks); false when
+    /// several daemons share one engine and one network namespace (tasks then stay on the
+    /// engine's default network)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub overlay: bool,
     /// Tests only: renew node certificates this long after they are installed instead of at
     /// a random 50-80 % of their validity (the shortest validity, 1h, renews after 30 min)
     #[arg(long = "cert-renew-after", hide = true, value_parser = crate::parse::duration_ns)]
@@ -245,6 +250,11 @@ mod tests {
         assert_eq!(d.listen_addr, "0.0.0.0:2377");
         assert_eq!(d.log_level, "info");
         assert_eq!(d.advertise_addr, None);
+        assert!(d.overlay);
+        let Invocation::Daemon(d) = parse(&["shoal", "daemon", "--overlay=false"]) else {
+            panic!("not a daemon invocation");
+        };
+        assert!(!d.overlay);
     }
 
     #[test]

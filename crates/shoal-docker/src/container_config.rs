@@ -1,6 +1,7 @@
 //! The engine's container create body for a task: a pure translation of the task's
 //! `ContainerSpec`, following moby's swarm executor (`daemon/cluster/executor/container`).
 
+use crate::attach::host_ports;
 use crate::template::{TemplateContext, TemplateError};
 use bollard::models::{
     ContainerCreateBody, HostConfig, HostConfigLogConfig, RestartPolicy, RestartPolicyNameEnum,
@@ -119,7 +120,12 @@ pub fn container_config(task: &Task, node: &NodeFacts) -> Result<ContainerCreate
         .and_then(|p| p.no_new_privileges)
         .unwrap_or(false);
 
+    let (port_bindings, exposed_ports) = match host_ports(task) {
+        Some((bindings, exposed)) => (Some(bindings), Some(exposed)),
+        None => (None, None),
+    };
     let host_config = HostConfig {
+        port_bindings,
         // The orchestrator restarts tasks (as new tasks), never the engine.
         restart_policy: Some(RestartPolicy {
             name: Some(RestartPolicyNameEnum::NO),
@@ -170,6 +176,7 @@ pub fn container_config(task: &Task, node: &NodeFacts) -> Result<ContainerCreate
         stop_signal: spec.stop_signal.clone().filter(|s| !s.is_empty()),
         stop_timeout: Some(i64::try_from(stop_grace_period(task).as_secs()).unwrap_or(i64::MAX)),
         healthcheck: spec.health_check.clone(),
+        exposed_ports,
         host_config: Some(host_config),
         ..Default::default()
     })

@@ -7,16 +7,19 @@
 //! is set far above them because it also bounds `stop`, which may legitimately take the whole
 //! stop grace period.
 
+use crate::attach::{Attachments, attachments};
 use crate::call::{CALL_TIMEOUT, CLIENT_TIMEOUT_SECS, PULL_TIMEOUT, STOP_MARGIN, call};
 use crate::container_config::{NodeFacts, container_config};
 use crate::describe::node_description;
 use crate::error::{DockerError, exec_error, status_of, timed_out};
 use crate::list::list_node;
 use crate::logs::{log_line, tail_param};
+use crate::networks::EngineNetworks;
 use crate::reference::pull_parts;
 use crate::secrets::TaskFiles;
 use bollard::Docker;
 use bollard::errors::Error as BollardError;
+use bollard::models::{NetworkConnectRequest, NetworkingConfig};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, LogsOptionsBuilder,
     RemoveContainerOptionsBuilder, StopContainerOptionsBuilder, WaitContainerOptionsBuilder,
@@ -31,6 +34,7 @@ use shoal_agent::{
 use shoal_types::api::HealthStatusEnum;
 use shoal_types::api::NodeDescription;
 use shoal_types::{NodeId, Task};
+use std::collections::HashMap;
 use std::time::Duration;
 use tracing::{debug, info, warn};
 
@@ -41,6 +45,9 @@ pub struct DockerExecutor {
     node: NodeFacts,
     /// Where task secrets and configs go (a tmpfs per task); `None`: tasks get none.
     files: Option<TaskFiles>,
+    /// The node's shoal networks on this engine; `None` when the node builds no overlay (task
+    /// containers then stay on the engine's default network).
+    networks: Option<EngineNetworks>,
 }
 
 impl DockerExecutor {
@@ -89,6 +96,7 @@ impl DockerExecutor {
             docker,
             node,
             files: None,
+            networks: None,
         })
     }
 
@@ -96,6 +104,53 @@ impl DockerExecutor {
     /// API's `/distribution/{name}/json`, which inspects local images).
     pub fn docker(&self) -> &Docker {
         &self.docker
+    }
+
+    /// Attaches task containers to their shoal networks as `networks` has them set up.
+    pub fn with_engine_networks(mut self, networks: EngineNetworks) -> Self {
+        self.networks = Some(networks);
+        self
+    }
+
+    /// Connects the created container of `task` to its networks after the first, skipping
+    /// those it is on already (an adopted container).
+    async fn connect_others(&self, name: &str, attach: &Attachments) -> Result<(), ExecError> {
+        if attach.others.is_empty() {
+            return Ok(());
+        }
+        let inspect = call(
+            "inspecting container",
+            None,
+            CALL_TIMEOUT,
+            self.docker.inspect_container(name, None),
+        )
+        .await?;
+        let joined = inspect
+            .network_settings
+            .and_then(|s| s.networks)
+            .unwrap_or_default();
+        for (network, endpoint) in &attach.others {
+            if joined.contains_key(network) {
+                continue;
+            }
+            let request = NetworkConnectRequest {
+                container: name.to_string(),
+                endpoint_config: Some(endpoint.clone()),
+            };
+            let context = format!("connecting to network {network}");
+            call(
+                &context,
+                Some(&context),
+                CALL_TIMEOUT,
+                self.docker.connect_network(network, request),
+            )
+            .await
+            .map_err(|e| match e {
+                ExecError::NotFound(m) | ExecError::Engine(m) => ExecError::Rejected(m),
+                other => other,
+            })?;
+        }
+        Ok(())
     }
 
     /// Pulls `image` (tag `latest` when none). Errors carry the engine's pull message.
@@ -178,6 +233,21 @@ impl DockerExecutor {
 
     async fn prepare_task(&self, task: &Task) -> Result<(), ExecError> {
         let mut body = container_config(task, &self.node)?;
+        let attach = match &self.networks {
+            Some(networks) => attachments(task, &networks.directory())?,
+            None => None,
+        };
+        if let Some(attach) = &attach {
+            let hc = body.host_config.get_or_insert_with(Default::default);
+            hc.network_mode = Some(attach.first.0.clone());
+            // The spec's nameservers win; else the node's resolver on the first network.
+            if hc.dns.as_ref().is_none_or(|d| d.is_empty()) {
+                hc.dns = attach.dns.clone().map(|d| vec![d]);
+            }
+            body.networking_config = Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([attach.first.clone()])),
+            });
+        }
         if let Some(files) = &self.files {
             let binds = files.prepare(task).await?;
             if !binds.is_empty() {
@@ -200,19 +270,21 @@ impl DockerExecutor {
         match created {
             Ok(Ok(response)) => {
                 debug!(container = %name, container.id = %response.id, "container created");
-                Ok(())
             }
             // The name is the task's: the container exists already (an earlier attempt or an
             // earlier agent made it), so it is adopted rather than duplicated.
             Ok(Err(e)) if status_of(&e) == Some(409) => {
                 debug!(container = %name, "container exists; adopting it");
-                Ok(())
             }
             Ok(Err(e)) if status_of(&e) == Some(404) => {
-                Err(ExecError::ImageNotFound(exec_error(None, &e).to_string()))
+                return Err(ExecError::ImageNotFound(exec_error(None, &e).to_string()));
             }
-            Ok(Err(e)) => Err(exec_error(None, &e)),
-            Err(_) => Err(timed_out("creating container", CALL_TIMEOUT)),
+            Ok(Err(e)) => return Err(exec_error(None, &e)),
+            Err(_) => return Err(timed_out("creating container", CALL_TIMEOUT)),
+        }
+        match &attach {
+            Some(attach) => self.connect_others(&name, attach).await,
+            None => Ok(()),
         }
     }
 

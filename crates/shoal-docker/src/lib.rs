@@ -10,9 +10,13 @@
 //! - The translation of a task's spec into the engine's create body
 //!   ([`container_config::container_config`]) and the service templates
 //!   ([`template::TemplateContext`]) are pure functions with unit tests.
+//! - With [`EngineNetworks`] (overlay data plane on), a task's container is created on its
+//!   first shoal network's engine network with its cluster address and connected to the
+//!   others ([`attach`]); host-mode published ports are bound from the task's endpoint.
 //! - [`testing`] builds a tiny busybox image locally, for tests on machines without a
 //!   registry.
 
+pub mod attach;
 mod call;
 pub mod container_config;
 pub mod describe;
@@ -20,6 +24,7 @@ mod error;
 mod executor;
 mod list;
 pub mod logs;
+pub mod networks;
 pub mod reference;
 pub mod secrets;
 pub mod template;
@@ -27,3 +32,4 @@ pub mod testing;
 
 pub use error::DockerError;
 pub use executor::DockerExecutor;
+pub use networks::{EngineNetworkSpec, EngineNetworks};

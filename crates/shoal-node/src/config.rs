@@ -14,4 +14,6 @@ pub struct DaemonConfig {
     pub listen_addr: String,
     /// Address advertised to other nodes, if given.
     pub advertise_addr: Option<String>,
+    /// Build the overlay data plane (`--overlay`); off when daemons share one engine.
+    pub overlay: bool,
 }

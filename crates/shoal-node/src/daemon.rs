@@ -75,6 +75,9 @@ pub struct Daemon {
     /// The container engine; `None` when it could not be reached at start-up (then no task
     /// runs on this node, and the log says why).
     pub(crate) executor: Option<Arc<shoal_docker::DockerExecutor>>,
+    /// The engine side of the overlay data plane; `None` with `--overlay=false` or without
+    /// an engine.
+    pub(crate) engine_networks: Option<shoal_docker::EngineNetworks>,
     pub(crate) dispatcher_slot: DispatcherSlot,
     pub(crate) agent: parking_lot::Mutex<Option<AgentHandle>>,
     /// Secrets and configs the dispatcher sent this node's agent (memory only).
@@ -102,12 +105,23 @@ impl Daemon {
         let dispatcher_slot: DispatcherSlot = Arc::default();
         let leader_hook = controllers::hook(dispatcher_slot.clone());
         let secrets = shoal_agent::SecretStore::new();
+        let mut engine_networks = None;
         let executor = match shoal_docker::DockerExecutor::connect(&config.engine.to_string_lossy())
             .await
         {
-            Ok(e) => Some(Arc::new(
-                e.with_task_files(paths.task_files(), secrets.clone()),
-            )),
+            Ok(e) => {
+                let mut e = e.with_task_files(paths.task_files(), secrets.clone());
+                if config.overlay {
+                    let networks = shoal_docker::EngineNetworks::new(e.docker().clone());
+                    e = e.with_engine_networks(networks.clone());
+                    engine_networks = Some(networks);
+                } else {
+                    tracing::info!(
+                        "overlay data plane off (--overlay=false): tasks stay on the engine's default network"
+                    );
+                }
+                Some(Arc::new(e))
+            }
             Err(e) => {
                 tracing::error!(engine = %config.engine.display(), error = %e, "cannot reach the container engine; this node will run no tasks");
                 None
@@ -121,6 +135,7 @@ impl Daemon {
             ops: tokio::sync::Mutex::new(()),
             leader_hook,
             executor,
+            engine_networks,
             dispatcher_slot,
             agent: parking_lot::Mutex::new(None),
             secrets,
@@ -259,12 +274,15 @@ impl Daemon {
             self.dispatcher_slot.clone(),
             Some(remote),
         ));
-        let agent = shoal_agent::Agent::new(
-            shoal_types::NodeId::from(state.node_id.as_str()),
-            executor,
-            client,
-        )
-        .with_secrets(self.secrets.clone());
+        let node_id = shoal_types::NodeId::from(state.node_id.as_str());
+        let mut agent = shoal_agent::Agent::new(node_id.clone(), executor, client)
+            .with_secrets(self.secrets.clone());
+        if let Some(networks) = &self.engine_networks {
+            agent = agent.with_data_plane(Arc::new(crate::netplane::NetPlane::new(
+                node_id,
+                networks.clone(),
+            )));
+        }
         let join = tokio::spawn(agent.run(cancel.clone()));
         *slot = Some(AgentHandle { cancel, join });
     }

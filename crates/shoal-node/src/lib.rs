@@ -10,7 +10,8 @@
 //! [`cluster_handler::NodeHandler`] (CA side in [`join_handler`]); followers forward writes
 //! with [`forward::ForwardingProposer`]; the leader's [`role_manager`] makes raft membership
 //! follow the nodes' desired roles; every node's membership watch (`membership`) promotes,
-//! demotes, renews or leaves as the cluster asks.
+//! demotes, renews or leaves as the cluster asks. With `--overlay` (the default) the agent
+//! builds the node's side of its overlay networks through `netplane` (`docs/networking.md`).
 
 #![recursion_limit = "256"]
 
@@ -34,6 +35,7 @@ pub mod local_dispatcher;
 pub mod lock;
 pub mod manager;
 mod membership;
+mod netplane;
 pub mod paths;
 mod reach;
 pub mod role_manager;

@@ -115,8 +115,14 @@ impl TestDaemon {
             .arg("--listen-addr")
             .arg(&self.listen_addr)
             .arg("--advertise-addr")
-            .arg(&self.listen_addr)
-            .args(&self.extra_args);
+            .arg(&self.listen_addr);
+        // Daemons run directly share the machine's engine and network namespace: no overlay
+        // data plane, unless the test asks for one. Daemons inside test hosts (a wrapper
+        // enters the host) build theirs.
+        if self.wrapper.is_empty() && !self.extra_args.iter().any(|a| a.starts_with("--overlay")) {
+            cmd.arg("--overlay=false");
+        }
+        cmd.args(&self.extra_args);
         cmd
     }
 
@@ -149,7 +155,8 @@ impl TestDaemon {
             .arg("--data-root")
             .arg(&self.data_root)
             .arg("--listen-addr")
-            .arg(&self.listen_addr);
+            .arg(&self.listen_addr)
+            .arg("--overlay=false");
         Ok(cmd.output()?)
     }
 

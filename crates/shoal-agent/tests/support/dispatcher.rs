@@ -4,7 +4,9 @@ use super::NODE;
 use futures::future::BoxFuture;
 use parking_lot::Mutex;
 use shoal_agent::{DispatcherClient, SessionError};
-use shoal_types::dispatch::{Assignments, HeartbeatResponse, SessionRequest, StatusBatch};
+use shoal_types::dispatch::{
+    Assignments, HeartbeatResponse, NodeNetwork, SessionRequest, StatusBatch,
+};
 use shoal_types::{NodeId, Task, TaskState, TaskStatus};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::mpsc;
@@ -14,6 +16,7 @@ struct DispatchState {
     sessions: usize,
     sender: Option<mpsc::Sender<Assignments>>,
     current: Vec<Task>,
+    networks: Vec<NodeNetwork>,
     batches: Vec<StatusBatch>,
     failures_left: usize,
 }
@@ -53,6 +56,7 @@ impl FakeDispatcher {
         Assignments {
             session_id: format!("session-{}", st.sessions),
             tasks: st.current.clone(),
+            networks: st.networks.clone(),
             heartbeat_period_ms: self.heartbeat_period_ms,
             ..Default::default()
         }
@@ -61,9 +65,16 @@ impl FakeDispatcher {
     /// Replaces the node's assignment set and sends it on the open session, if any (as the
     /// real dispatcher does, the next session starts with it too).
     pub async fn assign(&self, tasks: Vec<Task>) {
+        let networks = self.state.lock().networks.clone();
+        self.assign_with_networks(tasks, networks).await
+    }
+
+    /// Like [`FakeDispatcher::assign`], with the node's network set.
+    pub async fn assign_with_networks(&self, tasks: Vec<Task>, networks: Vec<NodeNetwork>) {
         let (sender, message) = {
             let mut st = self.state.lock();
             st.current = tasks;
+            st.networks = networks;
             (st.sender.clone(), self.message(&st))
         };
         if let Some(tx) = sender {

@@ -1,0 +1,267 @@
+//! [`NetPlane`]: the agent's [`DataPlane`] on a real host, wiring `shoal-net`'s overlay (Linux
+//! bridge + VXLAN per network, static peers) to the engine networks of `shoal-docker`.
+//!
+//! One apply, for the node's complete network set:
+//! 1. engine networks of networks that left the set are removed where no container is on
+//!    them; the bridges of the others must stay for now;
+//! 2. the kernel is reconciled to the set (leftover devices removed, except those bridges);
+//! 3. each network whose devices are up gets its engine network (created or adopted);
+//! 4. the networks that made it are published to the executor, which attaches containers;
+//! 5. the resolver gets the set's records and listens on this node's gateways
+//!    (`shoal_net::dns`), and the load balancer's VIP and routing-mesh rules follow the set
+//!    (`shoal_net::lb`). Their failures are logged and retried at the next apply; they do not
+//!    fail tasks (addresses still work).
+//!
+//! Everything is idempotent, so the agent applies the set at every change and periodically;
+//! after a restart of shoal or of the engine the first apply repairs what is missing.
+
+use futures::future::BoxFuture;
+use shoal_agent::{DataPlane, NetworkFailures};
+use shoal_docker::networks::subnet_of;
+use shoal_docker::{EngineNetworkSpec, EngineNetworks};
+use shoal_net::Netlink;
+use shoal_net::dns::{Records, Resolver, ResolverConfig, listen_addrs};
+use shoal_net::lb;
+use shoal_net::overlay::{self, VXLAN_PORT, bridge_name, vni_of_device};
+use shoal_types::NodeId;
+use shoal_types::dispatch::NodeNetwork;
+use std::collections::BTreeSet;
+use tracing::{debug, warn};
+
+/// The overlay data plane of this host.
+pub(crate) struct NetPlane {
+    node_id: NodeId,
+    /// The netlink socket, or why it could not be opened (every network then fails with it).
+    kernel: Result<Netlink, String>,
+    engine: EngineNetworks,
+    /// The node's DNS resolver; `None` when it could not start (logged).
+    resolver: Option<Resolver>,
+    /// The load balancer's plan last applied successfully (an unchanged plan is not
+    /// re-applied). Held through the whole apply: one apply at a time, so the agent's set
+    /// and its periodic resync never interleave.
+    serial: tokio::sync::Mutex<Option<lb::Plan>>,
+}
+
+impl NetPlane {
+    /// Opens the netlink socket in this process's network namespace (must run on the runtime).
+    pub(crate) fn new(node_id: NodeId, engine: EngineNetworks) -> Self {
+        let kernel = Netlink::connect().map_err(|e| e.to_string());
+        if let Err(e) = &kernel {
+            tracing::error!(error = %e, "the overlay data plane cannot reach the kernel; tasks on networks will fail");
+        }
+        let resolver = match Resolver::start(ResolverConfig::default()) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::error!(error = %e, "the DNS resolver cannot start; service names will not resolve");
+                None
+            }
+        };
+        Self {
+            node_id,
+            kernel,
+            engine,
+            resolver,
+            serial: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    async fn apply_set(&self, networks: &[NodeNetwork]) -> NetworkFailures {
+        let mut last_lb = self.serial.lock().await;
+        let fail_all = |reason: &str| -> NetworkFailures {
+            networks
+                .iter()
+                .map(|n| (n.network.id.clone(), reason.to_string()))
+                .collect()
+        };
+        let kernel = match &self.kernel {
+            Ok(k) => k,
+            Err(e) => return fail_all(e),
+        };
+        let local = match overlay::local_address(networks, &self.node_id) {
+            Some(ip) => Some(ip),
+            None if networks.is_empty() => None,
+            None => {
+                return fail_all(
+                    "this node's data-path address is not known to the managers yet (retried)",
+                );
+            }
+        };
+
+        let wanted: BTreeSet<String> = networks.iter().map(|n| n.network.id.clone()).collect();
+        let busy: BTreeSet<u32> = match self.engine.remove_unwanted(&wanted).await {
+            Ok(bridges) => bridges.iter().filter_map(|b| vni_of_device(b)).collect(),
+            Err(e) => {
+                // Without the engine's word, no device may go: containers may be on them.
+                warn!(error = %e, "listing engine networks failed; keeping every overlay device");
+                all_shoal_vnis(kernel).await.into_iter().collect()
+            }
+        };
+
+        let plan = overlay::plan(
+            networks,
+            local.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+            VXLAN_PORT,
+        );
+        let mut failures = match overlay::reconcile(kernel, &plan, &busy).await {
+            Ok(outcome) => {
+                debug!(applied = outcome.applied, "overlay reconciled");
+                outcome.failed
+            }
+            Err(e) => return fail_all(&e.to_string()),
+        };
+
+        let mut ready = Vec::new();
+        for n in networks {
+            if failures.contains_key(&n.network.id) {
+                continue;
+            }
+            let Some(spec) = engine_spec(n) else {
+                failures.insert(
+                    n.network.id.clone(),
+                    format!(
+                        "network {} has no usable subnet for this node",
+                        n.network.name()
+                    ),
+                );
+                continue;
+            };
+            match self.engine.ensure(&spec).await {
+                Ok(()) => ready.push(spec),
+                Err(e) => {
+                    failures.insert(n.network.id.clone(), e);
+                }
+            }
+        }
+        self.engine.publish(&ready);
+        self.apply_services(networks, &mut last_lb).await;
+        failures
+    }
+
+    /// Names and VIPs/routing mesh for the set, after the bridges exist.
+    async fn apply_services(&self, networks: &[NodeNetwork], last_lb: &mut Option<lb::Plan>) {
+        if let Some(resolver) = &self.resolver {
+            resolver.update(Records::build(networks));
+            if let Err(e) = resolver.set_listen(&listen_addrs(networks)) {
+                warn!(error = %e, "DNS resolver: some gateways are not served; retried");
+            }
+        }
+        let plan = lb::render(networks);
+        if last_lb.as_ref() == Some(&plan) {
+            return;
+        }
+        let to_apply = plan.clone();
+        let applied =
+            tokio::task::spawn_blocking(move || lb::apply(&lb::System::default(), &to_apply)).await;
+        match applied {
+            Ok(Ok(())) => *last_lb = Some(plan),
+            Ok(Err(e)) => {
+                *last_lb = None;
+                warn!(error = %e, "load balancer rules not applied; retried");
+            }
+            Err(e) => {
+                *last_lb = None;
+                warn!(error = %e, "load balancer apply panicked; retried");
+            }
+        }
+    }
+}
+
+/// Every VNI with a shoal device on this host.
+async fn all_shoal_vnis(kernel: &Netlink) -> Vec<u32> {
+    use shoal_net::overlay::Kernel;
+    match kernel.observe().await {
+        Ok(observed) => observed
+            .links
+            .keys()
+            .filter_map(|n| vni_of_device(n))
+            .collect(),
+        Err(e) => {
+            warn!(error = %e, "reading overlay devices failed");
+            Vec::new()
+        }
+    }
+}
+
+/// The engine network of `n` on this node.
+fn engine_spec(n: &NodeNetwork) -> Option<EngineNetworkSpec> {
+    let (gateway, _) = n.gateway.split_once('/')?;
+    let subnet = n
+        .network
+        .ipam
+        .config
+        .as_ref()
+        .and_then(|c| c.first())
+        .and_then(|c| c.subnet.clone())
+        .filter(|s| !s.is_empty())
+        .or_else(|| subnet_of(&n.gateway))?;
+    Some(EngineNetworkSpec {
+        network_id: n.network.id.clone(),
+        name: n.network.name().to_string(),
+        bridge: bridge_name(n.network.vni),
+        subnet,
+        gateway: gateway.to_string(),
+        mtu: n.network.mtu(),
+        internal: n.network.spec.internal,
+        ingress: n.network.is_ingress(),
+    })
+}
+
+impl DataPlane for NetPlane {
+    fn apply<'a>(&'a self, networks: &'a [NodeNetwork]) -> BoxFuture<'a, NetworkFailures> {
+        Box::pin(self.apply_set(networks))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoal_types::Network;
+    use shoal_types::api::{Ipam, IpamConfig};
+
+    #[test]
+    fn the_engine_network_takes_the_cluster_subnet_and_this_nodes_gateway() {
+        let mut network = Network {
+            id: "net1".into(),
+            vni: 4097,
+            ipam: Ipam {
+                config: Some(vec![IpamConfig {
+                    subnet: Some("10.0.1.0/24".into()),
+                    gateway: Some("10.0.1.1".into()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        network.spec.name = "front".into();
+        network.spec.internal = true;
+        let n = NodeNetwork {
+            network,
+            gateway: "10.0.1.254/24".into(),
+            ..Default::default()
+        };
+        let spec = engine_spec(&n).expect("spec");
+        assert_eq!(
+            spec,
+            EngineNetworkSpec {
+                network_id: "net1".into(),
+                name: "front".into(),
+                bridge: "shbr4097".into(),
+                subnet: "10.0.1.0/24".into(),
+                gateway: "10.0.1.254".into(),
+                mtu: 1450,
+                internal: true,
+                ingress: false,
+            }
+        );
+        // Without IPAM config the subnet comes from the gateway's prefix.
+        let mut bare = n.clone();
+        bare.network.ipam = Ipam::default();
+        assert_eq!(
+            engine_spec(&bare).expect("spec").subnet,
+            "10.0.1.0/24".to_string()
+        );
+        bare.gateway = String::new();
+        assert_eq!(engine_spec(&bare), None);
+    }
+}
