@@ -39,7 +39,7 @@ fn wait_answer(from: &TaskBox, name: &str, want: &[Ipv4Addr]) -> anyhow::Result<
             hit.then_some(())
         },
     );
-    ok.map_err(|e| e.context(format!("last answer: {last:?}")))
+    ok.map_err(|e| anyhow::anyhow!("{e}; last answer: {last:?}"))
 }
 
 /// Writes a compose file and deploys it with the docker CLI as stack `name`.
