@@ -287,6 +287,7 @@ fn a_killed_task_leaves_the_answers_and_new_tasks_get_traffic_at_once() -> anyho
     );
 
     // A start-first rolling update under a steady loop: no request fails.
+    let before = names_of(&wait_running(&hosts, "web", 5)?);
     let load = Load::start(&client.netns, &target, Duration::from_millis(5));
     let t0 = Instant::now();
     d.docker(&[
@@ -302,7 +303,7 @@ fn a_killed_task_leaves_the_answers_and_new_tasks_get_traffic_at_once() -> anyho
         "web",
     ])
     .ok()?;
-    wait_update_completed(&hosts, "web")?;
+    let after = names_of(&wait_rolled(&hosts, "web", &before, 5)?);
     std::thread::sleep(Duration::from_secs(1));
     let samples = load.stop()?;
     let failed = failures(&samples, t0);
@@ -312,15 +313,15 @@ fn a_killed_task_leaves_the_answers_and_new_tasks_get_traffic_at_once() -> anyho
         failed.len(),
         samples.len()
     );
-    let after: Vec<String> = wait_running(&hosts, "web", 5)?
-        .into_iter()
-        .map(|b| b.task_name)
-        .collect();
     let last = &samples[samples.len().saturating_sub(50)..];
+    let stale: Vec<&Sample> = last
+        .iter()
+        .filter(|s| !s.result.as_ref().is_ok_and(|n| after.contains(n)))
+        .collect();
     assert!(
-        last.iter()
-            .all(|s| s.result.as_ref().is_ok_and(|n| after.contains(n))),
-        "requests after the update still reach old tasks"
+        stale.is_empty(),
+        "requests after the update reached {:?}, not the new tasks {after:?}",
+        stale.iter().map(|s| &s.result).collect::<Vec<_>>()
     );
     Ok(())
 }
@@ -343,26 +344,6 @@ fn task_running_at(d: &shoal_testkit::TestDaemon, task_name: &str) -> anyhow::Re
         .ok_or_else(|| anyhow::anyhow!("task {task_name} has no status timestamp"))?;
     humantime::parse_rfc3339_weak(ts)
         .map_err(|e| anyhow::anyhow!("timestamp {ts} of {task_name}: {e}"))
-}
-
-/// Waits until the service's last update completed (`UpdateStatus.State`).
-fn wait_update_completed(hosts: &TestHosts, service: &str) -> anyhow::Result<()> {
-    wait_until(
-        &format!("the update of {service} to complete"),
-        CONVERGE,
-        || {
-            manager(hosts)
-                .docker(&[
-                    "service",
-                    "inspect",
-                    "--format",
-                    "{{.UpdateStatus.State}}",
-                    service,
-                ])
-                .ok()
-                .is_ok_and(|c| c.stdout.trim() == "completed")
-        },
-    )
 }
 
 #[test]

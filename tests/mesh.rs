@@ -221,7 +221,7 @@ fn under_load_a_killed_task_costs_only_its_requests_and_a_start_first_update_non
     );
 
     // A start-first update under the same loop: zero failed requests.
-    wait_running(&hosts, "web", 3)?;
+    let before = names_of(&wait_running(&hosts, "web", 3)?);
     let load = Load::start(&client, &target, Duration::from_millis(5));
     let t0 = Instant::now();
     d.docker(&[
@@ -237,7 +237,7 @@ fn under_load_a_killed_task_costs_only_its_requests_and_a_start_first_update_non
         "web",
     ])
     .ok()?;
-    wait_update_completed(&hosts, "web")?;
+    wait_rolled(&hosts, "web", &before, 3)?;
     std::thread::sleep(Duration::from_secs(1));
     let samples = load.stop()?;
     let failed = failures(&samples, t0);

@@ -550,3 +550,41 @@ pub fn time_until(
         std::thread::sleep(step);
     }
 }
+
+/// Waits until the service's update completed (`UpdateStatus.State`) and its `n` running tasks
+/// are all new (none named in `before`); returns them. `UpdateStatus` alone can still say
+/// `completed` of the previous update just after a new one was asked for.
+pub fn wait_rolled(
+    hosts: &TestHosts,
+    service: &str,
+    before: &[String],
+    n: usize,
+) -> anyhow::Result<Vec<TaskBox>> {
+    wait_for(
+        &format!("the update of {service} to replace all {n} tasks and complete"),
+        CONVERGE,
+        || {
+            let state = manager(hosts)
+                .docker(&[
+                    "service",
+                    "inspect",
+                    "--format",
+                    "{{.UpdateStatus.State}}",
+                    service,
+                ])
+                .ok()
+                .ok()?;
+            if state.stdout.trim() != "completed" {
+                return None;
+            }
+            let boxes = task_boxes(hosts, service).ok()?;
+            let fresh = boxes.len() == n && boxes.iter().all(|b| !before.contains(&b.task_name));
+            fresh.then_some(boxes)
+        },
+    )
+}
+
+/// The task names of the containers.
+pub fn names_of(boxes: &[TaskBox]) -> Vec<String> {
+    boxes.iter().map(|b| b.task_name.clone()).collect()
+}
