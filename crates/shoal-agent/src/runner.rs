@@ -201,6 +201,13 @@ fn apply(observed: &mut Observed, result: OpResult) {
     }
 }
 
+/// Whether stopping the task waits [`AgentConfig::stop_drain`] first: its container runs and
+/// has addresses that names and load balancers pointed at.
+fn drains(task: &Task, observed: &Observed) -> bool {
+    matches!(observed.container, ContainerState::Running { .. })
+        && task.networks.iter().any(|n| !n.addresses.is_empty())
+}
+
 /// Runs one executor operation, watching for removal, desired-state changes and cancellation.
 async fn perform(
     ctx: &RunnerContext,
@@ -228,10 +235,16 @@ async fn perform(
                 }
             }
             Action::Wait => exec.wait(task).await.map(OpResult::Exited),
-            Action::Shutdown => match exec.shutdown(task).await {
-                Err(e) if e.is_not_found() => Ok(OpResult::Stopped),
-                r => r.map(|()| OpResult::Stopped),
-            },
+            Action::Shutdown => {
+                if drains(task, observed) {
+                    debug!(drain = ?ctx.config.stop_drain, "draining connections before the stop");
+                    tokio::time::sleep(ctx.config.stop_drain).await;
+                }
+                match exec.shutdown(task).await {
+                    Err(e) if e.is_not_found() => Ok(OpResult::Stopped),
+                    r => r.map(|()| OpResult::Stopped),
+                }
+            }
             Action::Report(_) | Action::Idle => {
                 Err(ExecError::Engine("invariant: not an operation".into()))
             }
