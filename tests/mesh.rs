@@ -36,26 +36,6 @@ fn wait_serving(hosts: &TestHosts, target: &str) -> anyhow::Result<()> {
     )
 }
 
-/// Waits until the service's last update completed (`UpdateStatus.State`).
-fn wait_update_completed(hosts: &TestHosts, service: &str) -> anyhow::Result<()> {
-    wait_until(
-        &format!("the update of {service} to complete"),
-        CONVERGE,
-        || {
-            manager(hosts)
-                .docker(&[
-                    "service",
-                    "inspect",
-                    "--format",
-                    "{{.UpdateStatus.State}}",
-                    service,
-                ])
-                .ok()
-                .is_ok_and(|c| c.stdout.trim() == "completed")
-        },
-    )
-}
-
 #[test]
 fn a_published_port_answers_on_every_host_and_reaches_every_task() -> anyhow::Result<()> {
     let hosts = swarm("mesh-pub")?;
@@ -113,7 +93,9 @@ fn a_published_port_answers_on_every_host_and_reaches_every_task() -> anyhow::Re
     // --publish-add through the docker CLI: the new port answers everywhere, the old one too.
     d.docker(&["service", "update", "-d", "--publish-add", "8081:80", "web"])
         .ok()?;
-    wait_update_completed(&hosts, "web")?;
+    for target in on_every_host(&hosts, 8081) {
+        wait_serving(&hosts, &target)?;
+    }
     let webs = wait_running(&hosts, "web", 3)?;
     let names: Vec<String> = webs.iter().map(|b| b.task_name.clone()).collect();
     for target in on_every_host(&hosts, 8081)

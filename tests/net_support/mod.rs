@@ -330,9 +330,14 @@ pub fn http_get(addr: &str, path: &str) -> anyhow::Result<String> {
     s.read_to_end(&mut raw)
         .map_err(|e| anyhow::anyhow!("read from {addr}: {e}"))?;
     let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
+    // The header ends at the first empty line; CGI scripts behind busybox httpd end theirs
+    // with a bare "\n".
+    let end = text
+        .match_indices('\n')
+        .map(|(i, _)| i + 1)
+        .find(|&i| text[i..].starts_with('\n') || text[i..].starts_with("\r\n"))
         .ok_or_else(|| anyhow::anyhow!("no HTTP response from {addr}: {text:?}"))?;
+    let (head, body) = text.split_at(end);
     anyhow::ensure!(
         head.starts_with("HTTP/1.") && head.contains(" 200 "),
         "{addr}{path}: {head}"
