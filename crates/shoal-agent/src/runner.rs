@@ -14,9 +14,9 @@ use crate::dataplane::{NetworkFailures, network_error};
 use crate::error::ExecError;
 use crate::executor::{Executor, Health};
 use crate::reporter::StatusSender;
-use crate::step::{Action, ContainerState, Observed, step};
+use crate::step::{Action, ContainerState, Observed, host_port_status, step};
 use shoal_types::dispatch::StatusUpdate;
-use shoal_types::{Task, TaskStatus};
+use shoal_types::{Task, TaskState, TaskStatus};
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -118,6 +118,11 @@ pub(crate) async fn run(
                     message: report.message.to_string(),
                     err: report.err.clone(),
                     container_status: report.container_status,
+                    port_status: if report.state == TaskState::Running {
+                        host_port_status(&task)
+                    } else {
+                        Default::default()
+                    },
                     ..Default::default()
                 };
                 if report.state.is_terminal() && !report.err.is_empty() {
