@@ -123,7 +123,6 @@ pub(crate) async fn run(
                     } else {
                         Default::default()
                     },
-                    ..Default::default()
                 };
                 if report.state.is_terminal() && !report.err.is_empty() {
                     info!(state = %report.state, err = %report.err, "task ended");
