@@ -21,6 +21,12 @@ pub struct AgentConfig {
     /// networks whose last container has gone since, repairs what was changed behind the
     /// agent's back.
     pub network_resync: Duration,
+    /// How long a running task with network addresses keeps running after it was told to
+    /// stop, before its container is stopped. The same assignment round took it out of every
+    /// node's names and load balancers; this covers the other nodes applying that round, so
+    /// no new connection reaches a container that is going away (Docker waits 2 s for its
+    /// gossip to converge).
+    pub stop_drain: Duration,
 }
 
 impl Default for AgentConfig {
@@ -33,6 +39,7 @@ impl Default for AgentConfig {
             retry_max: Duration::from_secs(8),
             default_heartbeat_period: Duration::from_secs(5),
             network_resync: Duration::from_secs(10),
+            stop_drain: Duration::from_millis(500),
         }
     }
 }

@@ -14,9 +14,9 @@ use crate::dataplane::{NetworkFailures, network_error};
 use crate::error::ExecError;
 use crate::executor::{Executor, Health};
 use crate::reporter::StatusSender;
-use crate::step::{Action, ContainerState, Observed, step};
+use crate::step::{Action, ContainerState, Observed, host_port_status, step};
 use shoal_types::dispatch::StatusUpdate;
-use shoal_types::{Task, TaskStatus};
+use shoal_types::{Task, TaskState, TaskStatus};
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -118,7 +118,11 @@ pub(crate) async fn run(
                     message: report.message.to_string(),
                     err: report.err.clone(),
                     container_status: report.container_status,
-                    ..Default::default()
+                    port_status: if report.state == TaskState::Running {
+                        host_port_status(&task)
+                    } else {
+                        Default::default()
+                    },
                 };
                 if report.state.is_terminal() && !report.err.is_empty() {
                     info!(state = %report.state, err = %report.err, "task ended");
@@ -201,6 +205,13 @@ fn apply(observed: &mut Observed, result: OpResult) {
     }
 }
 
+/// Whether stopping the task waits [`AgentConfig::stop_drain`] first: its container runs and
+/// has addresses that names and load balancers pointed at.
+fn drains(task: &Task, observed: &Observed) -> bool {
+    matches!(observed.container, ContainerState::Running { .. })
+        && task.networks.iter().any(|n| !n.addresses.is_empty())
+}
+
 /// Runs one executor operation, watching for removal, desired-state changes and cancellation.
 async fn perform(
     ctx: &RunnerContext,
@@ -228,10 +239,16 @@ async fn perform(
                 }
             }
             Action::Wait => exec.wait(task).await.map(OpResult::Exited),
-            Action::Shutdown => match exec.shutdown(task).await {
-                Err(e) if e.is_not_found() => Ok(OpResult::Stopped),
-                r => r.map(|()| OpResult::Stopped),
-            },
+            Action::Shutdown => {
+                if drains(task, observed) {
+                    debug!(drain = ?ctx.config.stop_drain, "draining connections before the stop");
+                    tokio::time::sleep(ctx.config.stop_drain).await;
+                }
+                match exec.shutdown(task).await {
+                    Err(e) if e.is_not_found() => Ok(OpResult::Stopped),
+                    r => r.map(|()| OpResult::Stopped),
+                }
+            }
             Action::Report(_) | Action::Idle => {
                 Err(ExecError::Engine("invariant: not an operation".into()))
             }

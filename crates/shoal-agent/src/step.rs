@@ -7,7 +7,7 @@
 //! reports SHUTDOWN. The runner performs the returned action and feeds the outcome back in.
 
 use crate::executor::{ExitStatus, Health};
-use shoal_types::api::ContainerStatus;
+use shoal_types::api::{ContainerStatus, EndpointPortConfigPublishModeEnum, PortStatus};
 use shoal_types::{Task, TaskState};
 
 /// What the runner knows about the task's container.
@@ -66,6 +66,24 @@ pub enum Action {
 }
 
 /// The `Message` SwarmKit writes with each state the agent reports.
+/// The task's host-mode published ports, for its RUNNING status (`docker service ps` shows
+/// them as Docker does). Taken from the endpoint the task was made with: a host-mode port
+/// without a published port (the engine picks one) is shown as published 0.
+pub fn host_port_status(task: &Task) -> PortStatus {
+    let ports: Vec<_> = task
+        .endpoint
+        .as_ref()
+        .and_then(|e| e.ports.as_ref())
+        .into_iter()
+        .flatten()
+        .filter(|p| p.publish_mode == Some(EndpointPortConfigPublishModeEnum::HOST))
+        .cloned()
+        .collect();
+    PortStatus {
+        ports: (!ports.is_empty()).then_some(ports),
+    }
+}
+
 pub fn message_for(state: TaskState) -> &'static str {
     match state {
         TaskState::Accepted => "accepted",

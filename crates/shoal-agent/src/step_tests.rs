@@ -353,3 +353,26 @@ fn an_unhealthy_container_fails_the_task() {
         "then its container is stopped"
     );
 }
+
+#[test]
+fn the_port_status_lists_only_host_mode_ports() {
+    use shoal_types::api::{
+        EndpointPortConfig, EndpointPortConfigPublishModeEnum as Mode, ServiceEndpoint,
+    };
+    let port = |published, mode| EndpointPortConfig {
+        target_port: Some(80),
+        published_port: Some(published),
+        publish_mode: Some(mode),
+        ..Default::default()
+    };
+    let mut t = task(TaskState::Running);
+    assert_eq!(host_port_status(&t).ports, None);
+    t.endpoint = Some(ServiceEndpoint {
+        ports: Some(vec![port(8080, Mode::INGRESS), port(8090, Mode::HOST)]),
+        ..Default::default()
+    });
+    assert_eq!(
+        host_port_status(&t).ports,
+        Some(vec![port(8090, Mode::HOST)])
+    );
+}

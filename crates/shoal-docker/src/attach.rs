@@ -2,8 +2,8 @@
 //! translations of the task (its [`NetworkAttachment`](shoal_types::NetworkAttachment)s and its
 //! service endpoint) and of the node's engine networks, unit-tested without an engine.
 //!
-//! The container is created on its first network with the address the allocator chose and
-//! its aliases, then connected to the others in spec order; its DNS server is the node's
+//! The container is created on its first network with the address the allocator chose (no
+//! engine aliases: the service's aliases are answered by shoal's resolver), then connected to the others in spec order; its DNS server is the node's
 //! gateway on its first non-ingress network (where the node's resolver listens, behind
 //! Docker's embedded 127.0.0.11).
 
@@ -68,7 +68,11 @@ pub fn attachments(
                 ipv4_address: Some(ip.to_string()),
                 ..Default::default()
             }),
-            aliases: (!attachment.aliases.is_empty()).then(|| attachment.aliases.clone()),
+            // The attachment's aliases are the service's (`--network name=N,alias=A`, a
+            // stack's short name): they must resolve to the service's VIP, which shoal's
+            // resolver answers. As container aliases, Docker's embedded 127.0.0.11 would
+            // answer them itself with this container's own address, before shoal is asked.
+            aliases: None,
             ..Default::default()
         };
         endpoints.push((local.name.clone(), settings));

@@ -75,10 +75,9 @@ fn the_first_network_creates_the_others_connect_in_order() {
         .expect("some");
     assert_eq!(
         a.first,
-        (
-            "back".to_string(),
-            endpoint("10.0.2.5", Some(vec!["db".into()]))
-        )
+        // the service alias `db` is not an engine alias (Docker would answer it with the
+        // container's address instead of the VIP)
+        ("back".to_string(), endpoint("10.0.2.5", None))
     );
     assert_eq!(
         a.others,

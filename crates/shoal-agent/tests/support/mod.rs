@@ -20,6 +20,7 @@ pub fn fast_config() -> AgentConfig {
         status_batch_window: Duration::from_millis(5),
         retry_min: Duration::from_millis(10),
         retry_max: Duration::from_millis(50),
+        stop_drain: Duration::from_millis(20),
         ..AgentConfig::default()
     }
 }

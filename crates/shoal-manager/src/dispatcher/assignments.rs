@@ -19,9 +19,12 @@ pub fn is_endpoint(task: &Task) -> bool {
 }
 
 /// Whether a task gets traffic: running (a task with a healthcheck only reaches RUNNING once
-/// healthy; an unhealthy one fails).
+/// healthy; an unhealthy one fails) and meant to keep running. A task told to stop (rolling
+/// update, scale down, removal) leaves the names and load balancers in the same assignment
+/// round that tells its agent, which drains before stopping it, so no new connection is sent
+/// to a container that is going away.
 pub fn is_ready(task: &Task) -> bool {
-    task.status.state == TaskState::Running
+    task.status.state == TaskState::Running && task.desired_state <= TaskState::Running
 }
 
 /// The networks `node` takes part in, complete (see [`NodeNetwork`]): each network one of
@@ -440,6 +443,23 @@ mod tests {
             &running,
             &status(TaskState::Failed, "task: non-zero exit (1)")
         ));
+    }
+
+    #[test]
+    fn a_running_task_told_to_stop_is_no_longer_ready() {
+        let mut t = Task {
+            id: "t1".into(),
+            node_id: "n1".into(),
+            status: status(TaskState::Starting, ""),
+            desired_state: TaskState::Running,
+            ..Default::default()
+        };
+        assert!(!is_ready(&t), "not running yet");
+        t.status = status(TaskState::Running, "started");
+        assert!(is_ready(&t));
+        t.desired_state = TaskState::Shutdown;
+        assert!(!is_ready(&t), "told to stop: drained at once");
+        assert!(is_endpoint(&t), "still an endpoint until it stops");
     }
 
     #[test]

@@ -10,7 +10,8 @@ use shoal_types::id::ServiceId;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
-/// Names that answer for every ready task of a service: `tasks.<service>`.
+/// Names that answer for every ready task of a service: `tasks.<service>` and
+/// `tasks.<alias>` for each of its aliases on the network.
 const TASKS_PREFIX: &str = "tasks.";
 
 /// What a name resolves to on one network.
@@ -155,12 +156,15 @@ fn network_records(n: &NodeNetwork) -> NetworkRecords {
             addrs: task_addrs,
             shuffle: true,
         };
-        add(
-            &mut names,
-            &format!("{TASKS_PREFIX}{}", s.name),
-            Kind::Tasks,
-            &tasks_entry,
-        );
+        // As Docker: `tasks.<alias>` too, so a stack service's short name has it.
+        for name in std::iter::once(&s.name).chain(&s.aliases) {
+            add(
+                &mut names,
+                &format!("{TASKS_PREFIX}{name}"),
+                Kind::Tasks,
+                &tasks_entry,
+            );
+        }
     }
     for e in &n.endpoints {
         let Ok(addr) = e.addr.parse::<Ipv4Addr>() else {

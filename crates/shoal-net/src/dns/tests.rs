@@ -155,6 +155,11 @@ fn tasks_name_lists_only_ready_tasks() {
         a_records(&ask(&r, "10.0.1.30", "tasks.app_web", RecordType::A)),
         ["10.0.1.10", "10.0.1.11"]
     );
+    // every alias of the service has its tasks name too (a stack's short name)
+    assert_eq!(
+        a_records(&ask(&r, "10.0.1.30", "tasks.web", RecordType::A)),
+        ["10.0.1.10", "10.0.1.11"]
+    );
 }
 
 #[test]
