@@ -3,7 +3,7 @@
 //! A controller is level-triggered: events only mark keys dirty, and `reconcile` reads a fresh
 //! view and writes what the pure decision asks for. So a missed or repeated event costs a
 //! little work, never a wrong state, and a watcher that lagged simply marks everything dirty
-//! and reconciles from a new view (DESIGN §2 rule 3).
+//! and reconciles from a new view.
 
 use crate::error::ControllerError;
 use shoal_store::{Event, StoreError, StoreHandle, Tx, WatchError, Watcher};

@@ -2,7 +2,7 @@
 //! controllers that drive tasks through their lifecycle.
 //!
 //! Controllers never call each other: each reads the store, reacts to its events and writes
-//! back (DESIGN §2). Their decisions are pure functions, unit-tested without I/O; the loops
+//! back. Their decisions are pure functions, unit-tested without I/O; the loops
 //! around them do the reading and writing.
 
 pub mod allocator;

@@ -1,5 +1,5 @@
 //! The role manager: a leader-only loop that makes raft membership follow the node objects'
-//! desired roles, one membership change at a time (DESIGN §4), as SwarmKit's `RoleManager`.
+//! desired roles, one membership change at a time, as SwarmKit's `RoleManager`.
 //!
 //! Each round looks at the committed membership and the store and takes at most one step:
 //! - a node that should be a manager and has a raft id and address, but is not a member:

@@ -42,8 +42,9 @@ mod netns_tests;
 #[cfg(test)]
 mod tests;
 
+pub use crate::overlay::{bridge_name, vxlan_name};
 pub use host::{Host, IfAddr, System, parse_addresses};
-pub use render::{ARP_TABLE, NAT_TABLE, Plan, RESERVED_PORTS, bridge_name, render, vxlan_name};
+pub use render::{ARP_TABLE, NAT_TABLE, Plan, RESERVED_PORTS, render};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;

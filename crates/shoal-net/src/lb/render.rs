@@ -4,6 +4,7 @@
 //! table is declared, deleted and declared again with its full content, so applying a
 //! script twice leaves one copy and a half-applied state never exists.
 
+use crate::overlay::{bridge_name, vxlan_name};
 use shoal_types::dispatch::{NetEndpoint, NodeNetwork};
 use shoal_types::id::ServiceId;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -21,16 +22,6 @@ pub const RESERVED_PORTS: [(&str, u16); 2] = [("udp", 4789), ("tcp", 2377)];
 
 /// The port of the node's resolver on its gateway addresses.
 const DNS_PORT: u16 = 53;
-
-/// The Linux bridge of the network with VXLAN id `vni`.
-pub fn bridge_name(vni: u32) -> String {
-    format!("shbr{vni}")
-}
-
-/// The VXLAN device of the network with VXLAN id `vni`.
-pub fn vxlan_name(vni: u32) -> String {
-    format!("shvx{vni}")
-}
 
 /// Everything the load balancer puts on a node.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
