@@ -290,19 +290,7 @@ fn a_killed_task_leaves_the_answers_and_new_tasks_get_traffic_at_once() -> anyho
     let before = names_of(&wait_running(&hosts, "web", 5)?);
     let load = Load::start(&client.netns, &target, Duration::from_millis(5));
     let t0 = Instant::now();
-    d.docker(&[
-        "service",
-        "update",
-        "-d",
-        "--update-order",
-        "start-first",
-        "--update-parallelism",
-        "1",
-        "--env-add",
-        "ROLL=2",
-        "web",
-    ])
-    .ok()?;
+    start_first_update(d, "web")?;
     let after = names_of(&wait_rolled(&hosts, "web", &before, 5)?);
     std::thread::sleep(Duration::from_secs(1));
     let samples = load.stop()?;

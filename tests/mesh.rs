@@ -206,19 +206,7 @@ fn under_load_a_killed_task_costs_only_its_requests_and_a_start_first_update_non
     let before = names_of(&wait_running(&hosts, "web", 3)?);
     let load = Load::start(&client, &target, Duration::from_millis(5));
     let t0 = Instant::now();
-    d.docker(&[
-        "service",
-        "update",
-        "-d",
-        "--update-order",
-        "start-first",
-        "--update-parallelism",
-        "1",
-        "--env-add",
-        "ROLL=2",
-        "web",
-    ])
-    .ok()?;
+    start_first_update(d, "web")?;
     wait_rolled(&hosts, "web", &before, 3)?;
     std::thread::sleep(Duration::from_secs(1));
     let samples = load.stop()?;

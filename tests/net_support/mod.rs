@@ -593,3 +593,22 @@ pub fn wait_rolled(
 pub fn names_of(boxes: &[TaskBox]) -> Vec<String> {
     boxes.iter().map(|b| b.task_name.clone()).collect()
 }
+
+/// Starts a start-first rolling update of `service`, one task at a time (a changed env var makes
+/// every task dirty), without waiting for it.
+pub fn start_first_update(d: &TestDaemon, service: &str) -> anyhow::Result<()> {
+    d.docker(&[
+        "service",
+        "update",
+        "-d",
+        "--update-order",
+        "start-first",
+        "--update-parallelism",
+        "1",
+        "--env-add",
+        "ROLL=2",
+        service,
+    ])
+    .ok()?;
+    Ok(())
+}
