@@ -28,6 +28,8 @@ fn a_secret_appears_byte_for_byte_on_a_read_only_tmpfs_only_in_its_service() -> 
         "--secret",
         "source=db,target=alias,mode=0400",
         "--secret",
+        "source=db,target=suid,mode=04755",
+        "--secret",
         "bin",
         shoal_testkit::image::BUSYBOX,
         "sleep",
@@ -69,6 +71,12 @@ fn a_secret_appears_byte_for_byte_on_a_read_only_tmpfs_only_in_its_service() -> 
         "444",
         "default mode 0444"
     );
+    let (_, mode, _) = exec(&app, &["stat", "-c", "%a", "/run/secrets/suid"])?;
+    assert_eq!(
+        String::from_utf8_lossy(&mode).trim(),
+        "755",
+        "only the permission bits of mode=04755 are kept (no setuid)"
+    );
 
     let (_, mounts, _) = exec(&app, &["cat", "/proc/mounts"])?;
     let mounts = String::from_utf8_lossy(&mounts).into_owned();
@@ -78,7 +86,12 @@ fn a_secret_appears_byte_for_byte_on_a_read_only_tmpfs_only_in_its_service() -> 
         .ok_or_else(|| anyhow::anyhow!("/run/secrets not mounted:\n{mounts}"))?;
     let fields: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(fields[2], "tmpfs", "{line}");
-    assert!(fields[3].split(',').any(|o| o == "ro"), "read-only: {line}");
+    for option in ["ro", "nosuid", "nodev", "noexec"] {
+        assert!(
+            fields[3].split(',').any(|o| o == option),
+            "{option} in the container: {line}"
+        );
+    }
     let (ok, _, _) = exec(&app, &["sh", "-c", "echo x > /run/secrets/new"])?;
     assert!(!ok, "the secrets mount is read-only");
 

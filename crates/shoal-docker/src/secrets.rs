@@ -7,9 +7,9 @@
 //! layer on disk, below a tmpfs mount, even for a running container.
 //!
 //! ```text
-//! <base>/<task id>/                 tmpfs (mode 0755), mounted by prepare
-//!     run-secrets/<target>          secrets with relative targets → bind ro on /run/secrets
-//!     files/<n>                     absolute targets (configs: always) → bind ro, one per file
+//! <base>/<task id>/                 tmpfs (0755, nosuid,nodev,noexec; ro once written)
+//!     run-secrets/<target>          secrets with relative targets → one bind on /run/secrets
+//!     files/<n>                     absolute targets (configs: always) → one bind per file
 //! ```
 //!
 //! The tmpfs lives on the host only from `prepare` to just after the container starts: the
@@ -34,6 +34,9 @@ pub const DEFAULT_MODE: u32 = 0o444;
 /// The only mode bits a secret or config file keeps, as in Docker: setuid, setgid and sticky
 /// are dropped, so `mode=04755` cannot make a set-user-id file.
 pub const PERMISSION_BITS: u32 = 0o777;
+
+/// Options of a task's tmpfs (its root directory's mode).
+const TMPFS_OPTIONS: &str = "mode=0755";
 
 /// One file to place on the tmpfs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +79,10 @@ fn bind(source: PathBuf, target: String) -> Mount {
         target: Some(target),
         source: Some(source.to_string_lossy().into_owned()),
         typ: Some(MountType::BIND),
-        read_only: Some(true),
+        // Read-only through the tmpfs itself (remounted `ro` once written), not through the
+        // bind: runc (1.1.5, Debian 12) remounts a read-only bind without the source's
+        // `nosuid,nodev,noexec`, while a plain bind keeps them; the container sees `ro` either way.
+        read_only: Some(false),
         ..Default::default()
     }
 }
@@ -251,16 +257,37 @@ fn write_all(base: &Path, dir: &Path, files: &[FilePlan]) -> std::io::Result<()>
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(e),
     }
-    if !is_mountpoint(dir)? {
-        let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-        mount(Some("tmpfs"), dir, Some("tmpfs"), flags, Some("mode=0755"))
-            .map_err(std::io::Error::from)?;
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    if is_mountpoint(dir)? {
+        // prepared before (a retry): writable again until the files are rewritten
+        mount(
+            None::<&str>,
+            dir,
+            None::<&str>,
+            MsFlags::MS_REMOUNT | flags,
+            Some(TMPFS_OPTIONS),
+        )
+        .map_err(std::io::Error::from)?;
+    } else {
+        mount(
+            Some("tmpfs"),
+            dir,
+            Some("tmpfs"),
+            flags,
+            Some(TMPFS_OPTIONS),
+        )
+        .map_err(std::io::Error::from)?;
     }
     // Never write a byte unless it lands in memory.
     if statfs(dir).map_err(std::io::Error::from)?.filesystem_type() != TMPFS_MAGIC {
         return Err(std::io::Error::other("the mount point is not a tmpfs"));
     }
-    let written = write_files(dir, files);
+    let written = write_files(dir, files).and_then(|()| {
+        // the files are final: the whole tmpfs becomes read-only, which every bind of it shows
+        let ro = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | flags;
+        mount(None::<&str>, dir, None::<&str>, ro, Some(TMPFS_OPTIONS))
+            .map_err(std::io::Error::from)
+    });
     if written.is_err()
         && let Err(e) = unmount_and_remove(dir)
     {
