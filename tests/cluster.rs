@@ -335,6 +335,13 @@ fn a_worker_is_promoted_then_demoted_back() -> anyhow::Result<()> {
         },
     );
     with_logs(&c, r)?;
+    // The promoted node's manager certificate, as an attacker holding its data root would use
+    // it: while a manager it may hand the leader proposals.
+    let old_cert = ManagerIdentity::read(&c.nodes[1].data_root)?;
+    let leader = c.manager(0).listen_addr.clone();
+    old_cert
+        .propose(&leader)
+        .map_err(|e| anyhow::anyhow!("an empty proposal from a manager: {e}"))?;
     c.manager(0).shoal(&["node", "demote", &worker]).ok()?;
     let r = wait_until("the demoted node to be a worker again", CONVERGE, || {
         get_json(&c.nodes[1], "/v1.44/info").is_ok_and(|i| {
@@ -342,11 +349,54 @@ fn a_worker_is_promoted_then_demoted_back() -> anyhow::Result<()> {
         }) && c.manager_statuses(0).is_ok_and(|s| s.len() == 1)
     });
     with_logs(&c, r)?;
+    // Its old certificate still says manager (it is valid for 90 days): the leader refuses it
+    // at once, by the node's role in the store, not the certificate's OU.
+    let refused = old_cert
+        .propose(&leader)
+        .expect_err("a demoted node's old manager certificate is refused");
+    assert!(
+        refused.contains("forbidden"),
+        "refused as forbidden: {refused}"
+    );
     // The last manager cannot be demoted.
     let me = c.node_ids[0].clone();
     let out = c.manager(0).shoal(&["node", "demote", &me]).failed()?;
     assert!(out.stderr.contains("last manager"), "{}", out.stderr);
     Ok(())
+}
+
+/// A node's cluster-channel identity read from its data root (certificate, key, root CA).
+struct ManagerIdentity {
+    client: shoal_cluster::ClusterClient,
+}
+
+impl ManagerIdentity {
+    fn read(data_root: &std::path::Path) -> anyhow::Result<Self> {
+        let certs = data_root.join("swarm/certificates");
+        let root = std::fs::read_to_string(certs.join("swarm-root-ca.crt"))?;
+        let cert = std::fs::read_to_string(certs.join("swarm-node.crt"))?;
+        let key = shoal_ca::keyfile::NodeKeyFile::load(&certs.join("swarm-node.key"), None)?;
+        let config = shoal_ca::tls::client_config(&root, &cert, &key.node_key_pem)?;
+        let tls = std::sync::Arc::new(shoal_cluster::TlsCell::new(config));
+        Ok(Self {
+            client: shoal_cluster::ClusterClient::new(tls),
+        })
+    }
+
+    /// Hands the leader at `addr` an empty proposal (`/raft/propose`); the error as text.
+    fn propose(&self, addr: &str) -> Result<(), String> {
+        let req = shoal_cluster::ProposeRequest {
+            proposal: shoal_store::Proposal::default(),
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let resp = rt
+            .block_on(self.client.propose(addr, &req))
+            .map_err(|e| e.to_string())?;
+        resp.result.map(|_| ()).map_err(|e| e.to_string())
+    }
 }
 
 #[test]
