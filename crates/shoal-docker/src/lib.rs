@@ -27,7 +27,7 @@ pub mod logs;
 pub mod networks;
 pub mod reference;
 pub mod secrets;
-pub mod template;
+pub use shoal_types::template;
 pub mod testing;
 
 pub use error::DockerError;

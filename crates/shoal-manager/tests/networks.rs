@@ -212,10 +212,15 @@ async fn a_node_is_sent_its_networks_endpoints_and_follows_them_within_a_second(
         .expect("session");
     let first = next_set(&mut rx).await;
     assert!(first.networks.is_empty(), "no task, no published port");
-    let web = control
-        .create_service(on_network(replicated("web", 2), "front", Some(8080)))
-        .await
-        .expect("create web");
+    let mut spec = on_network(replicated("web", 2), "front", Some(8080));
+    if let Some(c) = spec
+        .task_template
+        .as_mut()
+        .and_then(|t| t.container_spec.as_mut())
+    {
+        c.hostname = Some("{{.Service.Name}}-{{.Task.Slot}}".into());
+    }
+    let web = control.create_service(spec).await.expect("create web");
     let set = set_where(&mut rx, "2 tasks with front and ingress", |s| {
         s.tasks.len() == 2 && net(s, "front").is_some() && net(s, "ingress").is_some()
     })
@@ -228,6 +233,20 @@ async fn a_node_is_sent_its_networks_endpoints_and_follows_them_within_a_second(
             .endpoints
             .iter()
             .all(|e| !e.ready && e.aliases == ["www"])
+    );
+    // Each endpoint is named by its container name and its expanded hostname template.
+    let mut hostnames: Vec<&str> = front
+        .endpoints
+        .iter()
+        .map(|e| e.names[1].as_str())
+        .collect();
+    hostnames.sort();
+    assert_eq!(hostnames, ["web-1", "web-2"]);
+    assert!(
+        front
+            .endpoints
+            .iter()
+            .all(|e| e.names[0].starts_with("web."))
     );
     assert_eq!(front.services.len(), 1);
     assert_eq!(front.services[0].vip.as_deref(), Some("10.0.1.2"));

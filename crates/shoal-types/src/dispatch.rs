@@ -113,7 +113,7 @@ pub struct NetEndpoint {
     /// records, VIP and routing-mesh traffic. Unready ones stay reachable by address.
     pub ready: bool,
     /// DNS names of this one task: `<service>.<slot>.<task id>` (the container name) and the
-    /// container's hostname when the spec sets one.
+    /// container's hostname when the spec sets one (templates expanded).
     pub names: Vec<String>,
     /// The network aliases of this attachment (the service's `--network name=…,alias=…`).
     pub aliases: Vec<String>,

@@ -20,6 +20,7 @@ pub mod secret;
 pub mod service;
 pub mod task;
 pub mod task_state;
+pub mod template;
 pub mod time;
 
 pub use bollard_stubs::models as api;

@@ -5,6 +5,7 @@ use crate::allocator::state::{is_allocated, is_ingress_port, needs_ingress, prot
 use shoal_store::{Event, EventKind, Tables};
 use shoal_types::api::NodeState;
 use shoal_types::dispatch::{NetEndpoint, NetNode, NetPort, NetService, NodeNetwork};
+use shoal_types::template::TemplateContext;
 use shoal_types::{Config, Network, NodeId, Object, Secret, Service, Task, TaskState, TaskStatus};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -106,6 +107,30 @@ fn bare(addr: &str) -> String {
     addr.split('/').next().unwrap_or_default().to_string()
 }
 
+/// The container hostname `task`'s spec sets (`--hostname`), with its templates expanded as
+/// the node will expand them (`{{.Node.Hostname}}`, `{{.Task.Slot}}`, …); `None` when the spec
+/// sets none or its template cannot be expanded (the node then rejects the task).
+fn hostname(t: &Tables, task: &Task) -> Option<String> {
+    let template = task
+        .spec
+        .container_spec
+        .as_ref()
+        .and_then(|c| c.hostname.as_deref())
+        .filter(|h| !h.is_empty())?;
+    let description = t.nodes.get(task.node_id.as_str()).map(|n| &n.description);
+    let platform = description.and_then(|d| d.platform.as_ref());
+    fn field(v: Option<&String>) -> &str {
+        v.map(String::as_str).unwrap_or_default()
+    }
+    let ctx = TemplateContext::new(
+        task,
+        field(description.and_then(|d| d.hostname.as_ref())),
+        field(platform.and_then(|p| p.os.as_ref())),
+        field(platform.and_then(|p| p.architecture.as_ref())),
+    );
+    ctx.expand(template).ok().filter(|h| !h.is_empty())
+}
+
 /// One network as its members see it (without the member's own gateway): its endpoints, the
 /// nodes that have it up, its services.
 fn network_view(t: &Tables, net: &Network) -> NodeNetwork {
@@ -120,15 +145,7 @@ fn network_view(t: &Tables, net: &Network) -> NodeNetwork {
             continue;
         };
         let mut names = vec![task.container_name()];
-        if let Some(h) = task
-            .spec
-            .container_spec
-            .as_ref()
-            .and_then(|c| c.hostname.as_deref())
-            .filter(|h| !h.is_empty() && !h.contains("{{"))
-        {
-            names.push(h.to_string());
-        }
+        names.extend(hostname(t, task));
         members.insert(task.node_id.as_str());
         services.insert(task.service_id.as_str());
         endpoints.push(NetEndpoint {

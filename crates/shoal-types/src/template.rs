@@ -1,11 +1,13 @@
 //! Docker's service templates: `{{.Service.Name}}`, `{{.Task.Slot}}`, … in a task's
-//! hostname, environment values and mount paths (swarmkit `template/context.go`).
+//! hostname, environment values and mount paths (swarmkit `template/context.go`). The node
+//! expands them when it creates the container; the dispatcher expands hostnames the same way
+//! for the DNS names it sends.
 //!
 //! Only field references are supported, which is what `docker service create --hostname`
 //! and friends document; anything else is an error that rejects the task, as Go's
 //! `text/template` would.
 
-use shoal_types::Task;
+use crate::Task;
 
 /// The values a template can refer to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -110,7 +112,7 @@ impl TemplateContext {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use shoal_types::{NodeId, ServiceId, TaskId};
+    use crate::{NodeId, ServiceId, TaskId};
 
     fn ctx(slot: u64) -> TemplateContext {
         let mut task = Task {
