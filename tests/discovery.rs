@@ -101,6 +101,8 @@ fn names_aliases_and_tasks_resolve_per_network_and_requests_reach_every_host() -
             "dnsrr",
             "--replicas",
             "2",
+            "--hostname",
+            "{{.Service.Name}}-{{.Task.Slot}}",
         ],
     )?;
     create_web(d, "both", &["--network", "appnet", "--network", "other"])?;
@@ -150,6 +152,50 @@ fn names_aliases_and_tasks_resolve_per_network_and_requests_reach_every_host() -
         matches!(rr_vips.stdout.trim(), "null" | "[]"),
         "a dnsrr service has VIPs: {}",
         rr_vips.stdout
+    );
+    // Hostnames from a template resolve to their task: rr-1 and rr-2, one address each.
+    let mut by_hostname = Vec::new();
+    for name in ["rr-1", "rr-2"] {
+        let got = wait_for(&format!("{name} to resolve"), NAMES_SETTLE, || {
+            let a = resolve_in(&client.netns, DOCKER_DNS, name).ok()?;
+            (a.addrs.len() == 1).then(|| a.addrs[0])
+        })?;
+        by_hostname.push(got);
+    }
+    by_hostname.sort();
+    let mut rr_sorted = rr_addrs.clone();
+    rr_sorted.sort();
+    assert_eq!(by_hostname, rr_sorted, "rr-1 and rr-2 are rr's two tasks");
+
+    // `network inspect --verbose` shows the peers, each service's VIP and its tasks, and the
+    // node's own containers on the network.
+    let inspect = d
+        .docker(&["network", "inspect", "--verbose", "appnet"])
+        .ok()?;
+    let inspect: serde_json::Value = serde_json::from_str(&inspect.stdout)?;
+    let net = &inspect[0];
+    let peers = net["Peers"].as_array().map(Vec::len).unwrap_or_default();
+    assert_eq!(peers, 3, "a peer per host: {}", net["Peers"]);
+    let web = &net["Services"]["stack_web"];
+    assert_eq!(web["VIP"], vip.to_string(), "{web}");
+    let mut shown: Vec<Ipv4Addr> = web["Tasks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["EndpointIP"].as_str()?.parse().ok())
+        .collect();
+    shown.sort();
+    let mut want = addrs.clone();
+    want.sort();
+    assert_eq!(shown, want, "web's tasks: {web}");
+    let local = net["Containers"]
+        .as_object()
+        .map(|c| c.len())
+        .unwrap_or_default();
+    assert!(
+        local >= 1,
+        "the client's container on host 0: {}",
+        net["Containers"]
     );
 
     // Scoping: a name resolves only on the networks its service is on, with that network's VIP.

@@ -8,6 +8,7 @@ use super::{AppState, Query};
 use crate::body::JsonBody;
 use crate::error::ApiError;
 use crate::filters::Filters;
+use crate::merge::NETWORK_ID_LABEL;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -15,8 +16,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 use shoal_manager::control::{Control, VXLANID_OPTION};
-use shoal_types::Network;
 use shoal_types::api::NetworkCreateRequest;
+use shoal_types::dispatch::NodeNetwork;
+use shoal_types::{Network, NodeId};
+use std::collections::BTreeMap;
 
 /// Every shoal network is managed by the swarm.
 const SCOPE: &str = "swarm";
@@ -139,6 +142,80 @@ async fn list(State(backend): State<AppState>, q: Query) -> Result<Response, Api
     )))
 }
 
+/// Adds what Docker's `network inspect` shows of a swarm network's members: `Peers` (the
+/// nodes that have it up: name and data-path address) and, with `verbose`, `Services` (each
+/// service's VIP, published ports and tasks with their addresses and hosts).
+fn add_members(
+    out: &mut Value,
+    view: &NodeNetwork,
+    names: &BTreeMap<NodeId, String>,
+    verbose: bool,
+) {
+    let host_ip: BTreeMap<&NodeId, &str> = view
+        .nodes
+        .iter()
+        .map(|n| (&n.node_id, n.addr.as_str()))
+        .collect();
+    let peers: Vec<Value> = view
+        .nodes
+        .iter()
+        .map(|n| {
+            let name = names
+                .get(&n.node_id)
+                .map(String::as_str)
+                .unwrap_or(n.node_id.as_str());
+            json!({"Name": name, "IP": n.addr})
+        })
+        .collect();
+    out["Peers"] = json!(peers);
+    if !verbose {
+        return;
+    }
+    let services: serde_json::Map<String, Value> = view
+        .services
+        .iter()
+        .map(|s| {
+            let tasks: Vec<Value> = view
+                .endpoints
+                .iter()
+                .filter(|e| e.service_id == s.service_id)
+                .map(|e| {
+                    json!({
+                        "Name": e.names.first().cloned().unwrap_or_default(),
+                        "EndpointID": e.task_id,
+                        "EndpointIP": e.addr,
+                        "Info": {"Host IP": host_ip.get(&e.node_id).copied().unwrap_or_default()},
+                    })
+                })
+                .collect();
+            let ports: Vec<String> = s
+                .ports
+                .iter()
+                .map(|p| format!("Target: {}, Publish: {}", p.target, p.published))
+                .collect();
+            let service = json!({
+                "VIP": s.vip.clone().unwrap_or_default(),
+                "Ports": ports,
+                "LocalLBIndex": 0,
+                "Tasks": tasks,
+            });
+            (s.name.clone(), service)
+        })
+        .collect();
+    out["Services"] = Value::Object(services);
+}
+
+/// The containers on this node attached to `n`: the `Containers` of the engine network shoal
+/// made for it here (labelled with its id), if this node has it.
+async fn local_containers(backend: &AppState, n: &Network) -> Option<Value> {
+    let engine = backend.engine()?;
+    let local = engine
+        .call_json(http::Method::GET, &format!("/networks/{}", n.spec.name))
+        .await
+        .ok()?;
+    (local["Labels"][NETWORK_ID_LABEL] == n.id.as_str()).then(|| local["Containers"].clone())
+}
+
 /// The engine's answer for a network the swarm does not have: a local one.
 async fn engine_network(
     backend: &AppState,
@@ -190,7 +267,18 @@ async fn inspect(
         Err(ApiError::not_found(format!("network {id} not found")))
     };
     match swarm {
-        Ok(n) => Ok(json(network_json(&n))),
+        Ok(n) => {
+            let mut out = network_json(&n);
+            let verbose = q.get("verbose").is_some_and(|v| v == "true" || v == "1");
+            if let Ok(control) = backend.control() {
+                let (view, names) = control.network_members(&n);
+                add_members(&mut out, &view, &names, verbose);
+            }
+            if let Some(containers) = local_containers(&backend, &n).await {
+                out["Containers"] = containers;
+            }
+            Ok(json(out))
+        }
         Err(e) if scope == SCOPE => Err(e),
         Err(e) => {
             let query = uri.query().map(str::to_string);
@@ -224,6 +312,62 @@ async fn remove(
 mod tests {
     use super::*;
     use shoal_types::api::{Ipam, IpamConfig};
+    use shoal_types::dispatch::{NetEndpoint, NetNode, NetPort, NetService};
+
+    #[test]
+    fn members_show_peers_and_verbose_services_as_docker_does() {
+        let view = NodeNetwork {
+            nodes: vec![NetNode {
+                node_id: "n1".into(),
+                addr: "10.99.0.11".into(),
+                ..NetNode::default()
+            }],
+            endpoints: vec![NetEndpoint {
+                task_id: "t1".into(),
+                service_id: "s1".into(),
+                node_id: "n1".into(),
+                addr: "10.0.1.3".into(),
+                ready: true,
+                names: vec!["web.1.t1".into()],
+                aliases: vec![],
+            }],
+            services: vec![NetService {
+                service_id: "s1".into(),
+                name: "web".into(),
+                vip: Some("10.0.1.2".into()),
+                ports: vec![NetPort {
+                    protocol: "tcp".into(),
+                    target: 80,
+                    published: 8080,
+                    ingress: true,
+                }],
+                ..NetService::default()
+            }],
+            ..NodeNetwork::default()
+        };
+        let names = BTreeMap::from([(NodeId::from("n1"), "host1".to_string())]);
+        let mut out = json!({});
+        add_members(&mut out, &view, &names, false);
+        assert_eq!(
+            out,
+            json!({"Peers": [{"Name": "host1", "IP": "10.99.0.11"}]})
+        );
+        add_members(&mut out, &view, &names, true);
+        assert_eq!(
+            out["Services"],
+            json!({"web": {
+                "VIP": "10.0.1.2",
+                "Ports": ["Target: 80, Publish: 8080"],
+                "LocalLBIndex": 0,
+                "Tasks": [{
+                    "Name": "web.1.t1",
+                    "EndpointID": "t1",
+                    "EndpointIP": "10.0.1.3",
+                    "Info": {"Host IP": "10.99.0.11"},
+                }],
+            }})
+        );
+    }
 
     #[test]
     fn network_json_has_the_engine_api_shape() {

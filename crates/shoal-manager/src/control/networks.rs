@@ -9,9 +9,12 @@ use super::lookup::resolve;
 use super::{Control, ControlError};
 use crate::allocator::ipam::allocate_ipam;
 use crate::allocator::state::{default_pools, is_allocated, needs_ingress, subnets_in_use};
+use crate::dispatcher::assignments::network_view;
 use shoal_store::StoreError;
 use shoal_types::api::{NetworkAttachmentConfig, NetworkCreateRequest, ServiceSpec};
-use shoal_types::{Kind, Network, NetworkSpec, Object, new_id};
+use shoal_types::dispatch::NodeNetwork;
+use shoal_types::{Kind, Network, NetworkSpec, NodeId, Object, new_id};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The only network driver shoal creates.
@@ -102,6 +105,24 @@ impl Control {
                 |n| Some(n.spec.name.as_str()),
             )
             .cloned()
+        })
+    }
+
+    /// Who is on `net` now, as every member node is sent it (`network inspect` shows it as
+    /// `Peers` and, verbose, `Services`): its endpoints, the nodes that have it up and its
+    /// services, plus each of those nodes' names.
+    pub fn network_members(&self, net: &Network) -> (NodeNetwork, BTreeMap<NodeId, String>) {
+        self.store.view(|t| {
+            let view = network_view(t, net);
+            let names = view
+                .nodes
+                .iter()
+                .filter_map(|n| {
+                    let node = t.nodes.get(n.node_id.as_str())?;
+                    Some((n.node_id.clone(), node.display_name().to_string()))
+                })
+                .collect();
+            (view, names)
         })
     }
 

@@ -133,7 +133,7 @@ fn hostname(t: &Tables, task: &Task) -> Option<String> {
 
 /// One network as its members see it (without the member's own gateway): its endpoints, the
 /// nodes that have it up, its services.
-fn network_view(t: &Tables, net: &Network) -> NodeNetwork {
+pub fn network_view(t: &Tables, net: &Network) -> NodeNetwork {
     let mut endpoints = Vec::new();
     let mut members: BTreeSet<&str> = BTreeSet::new();
     let mut services: BTreeSet<&str> = BTreeSet::new();
