@@ -189,6 +189,7 @@ struct Published {
 /// SCTP, not one of [`RESERVED_PORTS`]; a port published twice stays the first service's.
 fn published(networks: &[NodeNetwork]) -> Vec<Published> {
     let mut out: Vec<Published> = Vec::new();
+    let mut seen: BTreeSet<Port> = BTreeSet::new();
     for n in networks.iter().filter(|n| n.network.is_ingress()) {
         let backends = by_service(&n.endpoints);
         for s in &n.services {
@@ -204,7 +205,7 @@ fn published(networks: &[NodeNetwork]) -> Vec<Published> {
                     continue;
                 }
                 let key = (proto, p.published);
-                if out.iter().any(|q| q.key == key) {
+                if !seen.insert(key.clone()) {
                     continue; // published twice: the first service keeps it
                 }
                 out.push(Published {
