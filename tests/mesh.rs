@@ -4,12 +4,17 @@
 //! answer only where a task runs; a killed task costs only the requests sent before the mesh
 //! dropped it; a start-first update under load loses none; `service create -p`, `service
 //! update --publish-add` and a stack's `ports:` work; after a daemon SIGKILL and restart the
-//! ports still answer and no firewall rule is duplicated.
+//! ports still answer and no firewall rule is duplicated; a port opted into PROXY protocol v2
+//! (`com.shoal.proxy-protocol`) tells the task the outside client's address and port, on
+//! every host, and follows the service's tasks and label.
 
 mod net_support;
 
 use net_support::*;
 use shoal_testkit::{TestHosts, wait_for, wait_until};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, SocketAddrV4, TcpListener, TcpStream};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// How long the mesh may take to serve a port after its tasks run.
@@ -90,19 +95,22 @@ fn a_published_port_answers_on_every_host_and_reaches_every_task() -> anyhow::Re
         assert_spread(&replies, &names, 5, &format!("60 datagrams to {target}"));
     }
 
-    // --publish-add through the docker CLI: the new port answers everywhere, the old one too.
+    // --publish-add through the docker CLI: as in Docker (swarmkit's IsTaskDirty compares
+    // the endpoint spec), the tasks are replaced; then the new port answers everywhere and
+    // reaches every new task, the old one too.
     d.docker(&["service", "update", "-d", "--publish-add", "8081:80", "web"])
         .ok()?;
-    for target in on_every_host(&hosts, 8081) {
-        wait_serving(&hosts, &target)?;
-    }
-    let webs = wait_running(&hosts, "web", 3)?;
+    let webs = wait_rolled(&hosts, "web", &names, 3)?;
     let names: Vec<String> = webs.iter().map(|b| b.task_name.clone()).collect();
     for target in on_every_host(&hosts, 8081)
         .into_iter()
         .chain(on_every_host(&hosts, 8080))
     {
-        wait_serving(&hosts, &target)?;
+        wait_until(
+            &format!("{target} to reach all 3 new tasks"),
+            MESH_SETTLE,
+            || http_many(&client, &target, 30).is_ok_and(|b| tally(&b).len() == 3),
+        )?;
         let bodies = http_many(&client, &target, 60)?;
         assert_spread(&bodies, &names, 5, &format!("60 requests to {target}"));
     }
@@ -355,6 +363,224 @@ fn stack_ports_answer_everywhere_and_survive_a_daemon_sigkill_without_duplicate_
         docker_user_accepts(&hosts, 1),
         1,
         "DOCKER-USER accept rules after restart"
+    );
+    Ok(())
+}
+
+/// What the outside client sends first on a PROXY protocol test connection: 16 bytes, as
+/// long as a v2 header's fixed part, so the task's reader tells the two apart.
+const HELLO: &[u8; 16] = b"hello, outside!\n";
+
+/// A fake task server on `port` inside a task's namespace `ns`: per connection it reads 16
+/// bytes; a PROXY v2 header (signature, `0x21`, `0x11`, length 12) is followed by its
+/// addresses, then the client's [`HELLO`]; it answers `<name> <source> <destination>` from
+/// the header, or `<name> none` when the connection started with the hello itself.
+fn proxy_reader(ns: &Path, port: u16, name: String) -> anyhow::Result<()> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    spawn_in(ns, move || {
+        let listener = match TcpListener::bind(("0.0.0.0", port)) {
+            Ok(l) => {
+                let _ = tx.send(Ok(())); // the receiver waits for exactly this
+                l
+            }
+            Err(e) => {
+                let _ = tx.send(Err(anyhow::anyhow!("bind tcp {port}: {e}"))); // as above
+                return Ok(());
+            }
+        };
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let name = name.clone();
+            std::thread::spawn(move || -> std::io::Result<()> {
+                conn.set_read_timeout(Some(REQUEST_TIMEOUT))?;
+                let mut first = [0u8; 16];
+                conn.read_exact(&mut first)?;
+                let reply = if first.starts_with(b"\r\n\r\n\0\r\nQUIT\n") {
+                    if first[12..] != [0x21, 0x11, 0, 12] {
+                        format!("{name} bad header {first:?}")
+                    } else {
+                        let mut a = [0u8; 12];
+                        conn.read_exact(&mut a)?;
+                        let mut hello = [0u8; 16];
+                        conn.read_exact(&mut hello)?;
+                        let src = SocketAddrV4::new(
+                            [a[0], a[1], a[2], a[3]].into(),
+                            u16::from_be_bytes([a[8], a[9]]),
+                        );
+                        let dst = SocketAddrV4::new(
+                            [a[4], a[5], a[6], a[7]].into(),
+                            u16::from_be_bytes([a[10], a[11]]),
+                        );
+                        format!("{name} {src} {dst}")
+                    }
+                } else {
+                    format!("{name} none")
+                };
+                conn.write_all(reply.as_bytes())
+            });
+        }
+        Ok(())
+    });
+    rx.recv_timeout(REQUEST_TIMEOUT)
+        .map_err(|_| anyhow::anyhow!("PROXY protocol reader on {port} did not start"))?
+}
+
+/// One connection to `target` from the calling thread's namespace: sends [`HELLO`], returns
+/// the reader's answer and the client's own address.
+fn proxy_ask(target: &str) -> anyhow::Result<(String, SocketAddr)> {
+    let sa: SocketAddr = target.parse()?;
+    let mut s = TcpStream::connect_timeout(&sa, REQUEST_TIMEOUT)
+        .map_err(|e| anyhow::anyhow!("connect {target}: {e}"))?;
+    s.set_read_timeout(Some(REQUEST_TIMEOUT))?;
+    let me = s.local_addr()?;
+    s.write_all(HELLO)?;
+    let mut reply = String::new();
+    s.read_to_string(&mut reply)
+        .map_err(|e| anyhow::anyhow!("read from {target}: {e}"))?;
+    Ok((reply, me))
+}
+
+/// `n` connections to `target` from the outside client: each answer with the client's
+/// address it was made from.
+fn proxy_many(
+    hosts: &TestHosts,
+    target: &str,
+    n: usize,
+) -> anyhow::Result<Vec<(String, SocketAddr)>> {
+    let target = target.to_string();
+    run_in(&client_ns(hosts), move || {
+        (0..n).map(|_| proxy_ask(&target)).collect()
+    })
+}
+
+#[test]
+fn a_proxy_protocol_port_tells_the_task_the_clients_address_on_every_host() -> anyhow::Result<()> {
+    let hosts = swarm("mesh-proxy")?;
+    let d = manager(&hosts);
+    let label = "com.shoal.proxy-protocol";
+
+    // The label names published ingress TCP ports of the service, nothing else.
+    let refused = d.docker(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "bad",
+        "-p",
+        "9000:9000/udp",
+        "--label",
+        &format!("{label}=9000"),
+        shoal_testkit::image::BUSYBOX,
+        "sleep",
+        "600",
+    ]);
+    assert!(
+        refused.code != 0
+            && refused
+                .stderr
+                .contains("port 9000 is not a published ingress TCP port of this service"),
+        "{refused:?}"
+    );
+
+    // Tasks only on the workers: host 0 has none and must proxy all the same.
+    create_web(
+        d,
+        "pp",
+        &[
+            "-p",
+            "8080:7000",
+            "--label",
+            &format!("{label}=8080"),
+            "--replicas",
+            "2",
+            "--constraint",
+            "node.role==worker",
+        ],
+    )?;
+    let pps = wait_running(&hosts, "pp", 2)?;
+    for b in &pps {
+        proxy_reader(&b.netns, 7000, b.task_name.clone())?;
+    }
+    let names = names_of(&pps);
+    let refused = d.docker(&[
+        "service",
+        "update",
+        "-d",
+        "--label-add",
+        &format!("{label}=8080,8081"),
+        "pp",
+    ]);
+    assert!(
+        refused.code != 0
+            && refused.stderr.contains(
+                "port 8081 is not a published ingress TCP port of this service (its published ingress TCP ports: 8080)"
+            ),
+        "{refused:?}"
+    );
+
+    // Every host's address: the task sees the outside client's own address and port, and
+    // the host address and published port it connected to; both tasks get connections.
+    for (i, h) in hosts.hosts().iter().enumerate() {
+        let target = format!("{}:8080", h.addr());
+        wait_until(
+            &format!("{target} to proxy with a PROXY v2 header"),
+            MESH_SETTLE,
+            || {
+                proxy_many(&hosts, &target, 1)
+                    .is_ok_and(|r| r.iter().all(|(reply, _)| !reply.ends_with(" none")))
+            },
+        )?;
+        let answers = proxy_many(&hosts, &target, 20)?;
+        for (reply, me) in &answers {
+            let words: Vec<&str> = reply.split(' ').collect();
+            assert_eq!(
+                words[1..],
+                [me.to_string(), target.clone()],
+                "host {i}: the task's view of a connection from {me}: {reply}"
+            );
+        }
+        let reached: Vec<String> = answers
+            .iter()
+            .map(|(r, _)| r.split(' ').next().unwrap_or_default().to_string())
+            .collect();
+        assert_spread(&reached, &names, 5, &format!("20 connections to {target}"));
+    }
+    println!("PROXY v2: every host passes the client's address to both tasks");
+
+    // Scaled to one task: the other one gets no new connection.
+    d.docker(&["service", "scale", "-d", "pp=1"]).ok()?;
+    let left = wait_running(&hosts, "pp", 1)?;
+    let target = format!("{}:8080", hosts.host(0).addr());
+    let only = |answers: &[(String, SocketAddr)]| {
+        answers
+            .iter()
+            .all(|(r, _)| r.starts_with(&format!("{} ", left[0].task_name)))
+    };
+    wait_until(
+        "connections to reach only the task left",
+        MESH_SETTLE,
+        || proxy_many(&hosts, &target, 4).is_ok_and(|a| only(&a)),
+    )?;
+    let answers = proxy_many(&hosts, &target, 20)?;
+    assert!(only(&answers), "after scaling to 1: {answers:?}");
+
+    // Without the label the port is the kernel's again: no header reaches the task.
+    d.docker(&["service", "update", "-d", "--label-rm", label, "pp"])
+        .ok()?;
+    wait_until(
+        "the port to reach the task without a header",
+        MESH_SETTLE,
+        || {
+            proxy_many(&hosts, &target, 1)
+                .is_ok_and(|a| a.iter().all(|(r, _)| r.ends_with(" none")))
+        },
+    )?;
+    let answers = proxy_many(&hosts, &target, 10)?;
+    assert!(
+        answers
+            .iter()
+            .all(|(r, _)| *r == format!("{} none", left[0].task_name)),
+        "without the label: {answers:?}"
     );
     Ok(())
 }

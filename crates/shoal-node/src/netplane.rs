@@ -9,7 +9,8 @@
 //! 4. the networks that made it are published to the executor, which attaches containers;
 //! 5. the resolver gets the set's records and listens on this node's gateways
 //!    (`shoal_net::dns`), and the load balancer's VIP and routing-mesh rules follow the set
-//!    (`shoal_net::lb`). Their failures are logged and retried at the next apply; they do not
+//!    (`shoal_net::lb`), as do the PROXY protocol listeners of the ports that asked for
+//!    them. Their failures are logged and retried at the next apply; they do not
 //!    fail tasks (addresses still work).
 //!
 //! Everything is idempotent, so the agent applies the set at every change and periodically;
@@ -40,6 +41,8 @@ pub(crate) struct NetPlane {
     /// re-applied). Held through the whole apply: one apply at a time, so the agent's set
     /// and its periodic resync never interleave.
     serial: tokio::sync::Mutex<Option<lb::Plan>>,
+    /// The routing mesh's PROXY protocol listeners (ports opted in by a service label).
+    proxies: lb::ProxySet,
 }
 
 impl NetPlane {
@@ -62,6 +65,7 @@ impl NetPlane {
             engine,
             resolver,
             serial: tokio::sync::Mutex::new(None),
+            proxies: lb::ProxySet::default(),
         }
     }
 
@@ -145,8 +149,15 @@ impl NetPlane {
                 warn!(error = %e, "DNS resolver: some gateways are not served; retried");
             }
         }
+        // a proxied port listens before the rules stop DNAT'ing it, and stops listening
+        // only after they DNAT it again, so no new connection is refused on the way
+        let proxied = lb::proxies(networks);
+        if let Err(e) = self.proxies.start(&proxied) {
+            warn!(error = %e, "routing mesh: retried");
+        }
         let plan = lb::render(networks);
         if last_lb.as_ref() == Some(&plan) {
+            self.proxies.stop_others(&proxied);
             return;
         }
         let to_apply = plan.clone();
@@ -163,6 +174,7 @@ impl NetPlane {
                 warn!(error = %e, "load balancer apply panicked; retried");
             }
         }
+        self.proxies.stop_others(&proxied);
     }
 }
 

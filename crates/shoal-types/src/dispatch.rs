@@ -148,4 +148,7 @@ pub struct NetPort {
     pub published: u16,
     /// `true` for ingress mode (routing mesh), `false` for host mode.
     pub ingress: bool,
+    /// An ingress TCP port the service's `com.shoal.proxy-protocol` label names: the mesh
+    /// serves it with a userspace proxy that sends the task a PROXY protocol v2 header.
+    pub proxy_protocol: bool,
 }

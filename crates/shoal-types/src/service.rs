@@ -4,6 +4,13 @@ use crate::api::{ServiceEndpoint, ServiceJobStatus, ServiceSpec, ServiceUpdateSt
 use crate::id::ServiceId;
 use crate::meta::{Meta, Version};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// The service label that turns on PROXY protocol v2 for published ports: a comma-separated
+/// list of published ingress TCP ports (`com.shoal.proxy-protocol=8080,8443`). Connections
+/// to those ports through the routing mesh reach the task after a PROXY v2 header carrying
+/// the client's address and port. A label, because the docker CLI cannot carry a new field.
+pub const PROXY_PROTOCOL_LABEL: &str = "com.shoal.proxy-protocol";
 
 /// How a service places its tasks, decoded from `Spec.Mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,5 +120,65 @@ pub fn mode_of(spec: &ServiceSpec) -> ServiceMode {
             .unwrap_or(1)
             .max(0) as u64;
         ServiceMode::Replicated { replicas }
+    }
+}
+
+/// The published ports a spec's [`PROXY_PROTOCOL_LABEL`] names (empty without the label), or
+/// why its value is not a list of ports. Whether they are the service's published ingress
+/// TCP ports is the control API's check.
+pub fn proxy_protocol_ports(spec: &ServiceSpec) -> Result<BTreeSet<u16>, String> {
+    let Some(value) = spec
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(PROXY_PROTOCOL_LABEL))
+    else {
+        return Ok(BTreeSet::new());
+    };
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.parse::<u16>() {
+            Ok(port) if port > 0 => Ok(port),
+            _ => Err(format!(
+                "label {PROXY_PROTOCOL_LABEL}={value}: '{p}' is not a port (1-65535); the value is a comma-separated list of published ports"
+            )),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec_with(value: Option<&str>) -> ServiceSpec {
+        ServiceSpec {
+            labels: value.map(|v| [(PROXY_PROTOCOL_LABEL.to_string(), v.to_string())].into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_proxy_protocol_label_is_a_comma_separated_list_of_ports() {
+        assert_eq!(proxy_protocol_ports(&spec_with(None)), Ok(BTreeSet::new()));
+        assert_eq!(
+            proxy_protocol_ports(&spec_with(Some(""))),
+            Ok(BTreeSet::new())
+        );
+        assert_eq!(
+            proxy_protocol_ports(&spec_with(Some("8080"))),
+            Ok(BTreeSet::from([8080]))
+        );
+        assert_eq!(
+            proxy_protocol_ports(&spec_with(Some(" 8443, 8080,8080 "))),
+            Ok(BTreeSet::from([8080, 8443]))
+        );
+        for bad in ["http", "0", "70000", "8080;8443", "8080/tcp"] {
+            let e = proxy_protocol_ports(&spec_with(Some(bad))).expect_err(bad);
+            assert!(
+                e.contains(PROXY_PROTOCOL_LABEL) && e.contains("not a port"),
+                "{e}"
+            );
+        }
     }
 }

@@ -2,6 +2,7 @@
 
 use shoal_types::ValidationError;
 use shoal_types::api::{ServiceSpec, TaskSpecRestartPolicyConditionEnum};
+use shoal_types::service::{PROXY_PROTOCOL_LABEL, proxy_protocol_ports};
 
 /// Longest service name (a DNS label).
 pub const MAX_NAME_LEN: usize = 63;
@@ -188,6 +189,35 @@ fn validate_endpoint(spec: &ServiceSpec) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// The PROXY protocol label (shoal's own, see [`PROXY_PROTOCOL_LABEL`]) names only published
+/// ingress TCP ports of the service: the proxy serves a published port through the mesh,
+/// and a port published later would not take the header by surprise.
+fn validate_proxy_protocol(spec: &ServiceSpec) -> Result<(), ValidationError> {
+    use crate::allocator::state::{is_ingress_port, protocol_of, spec_ports};
+    let wanted = proxy_protocol_ports(spec)
+        .map_err(|e| err(format!("rpc error: code = InvalidArgument desc = {e}")))?;
+    let published: std::collections::BTreeSet<u16> = spec_ports(spec)
+        .iter()
+        .filter(|p| is_ingress_port(p) && protocol_of(p) == "tcp")
+        .filter_map(|p| p.published_port.and_then(|n| u16::try_from(n).ok()))
+        .filter(|n| *n > 0)
+        .collect();
+    match wanted.difference(&published).next() {
+        None => Ok(()),
+        Some(port) => {
+            let list: Vec<String> = published.iter().map(u16::to_string).collect();
+            Err(err(format!(
+                "rpc error: code = InvalidArgument desc = label {PROXY_PROTOCOL_LABEL}: port {port} is not a published ingress TCP port of this service (its published ingress TCP ports: {}); publish it first, e.g. --publish {port}:<target port>",
+                if list.is_empty() {
+                    "none".to_string()
+                } else {
+                    list.join(", ")
+                }
+            )))
+        }
+    }
+}
+
 pub fn validate_service_spec(spec: &ServiceSpec) -> Result<(), ValidationError> {
     validate_spec_size(spec)?;
     validate_name(spec.name.as_deref().unwrap_or_default())?;
@@ -200,6 +230,7 @@ pub fn validate_service_spec(spec: &ServiceSpec) -> Result<(), ValidationError> 
     })?;
     validate_image(container.image.as_deref().unwrap_or_default())?;
     validate_endpoint(spec)?;
+    validate_proxy_protocol(spec)?;
     if let Some(mode) = &spec.mode {
         let set = [
             mode.replicated.is_some(),
@@ -322,6 +353,49 @@ mod tests {
             "{}",
             e.0
         );
+    }
+
+    #[test]
+    fn the_proxy_protocol_label_names_only_published_ingress_tcp_ports() {
+        use shoal_types::api::{
+            EndpointPortConfig, EndpointPortConfigProtocolEnum as Proto,
+            EndpointPortConfigPublishModeEnum as Mode, EndpointSpec,
+        };
+        let port = |published: i64, proto: Proto, mode: Option<Mode>| EndpointPortConfig {
+            target_port: Some(80),
+            published_port: Some(published),
+            protocol: Some(proto),
+            publish_mode: mode,
+            ..Default::default()
+        };
+        let spec = |label: &str| ServiceSpec {
+            labels: Some([(PROXY_PROTOCOL_LABEL.to_string(), label.to_string())].into()),
+            endpoint_spec: Some(EndpointSpec {
+                ports: Some(vec![
+                    port(8080, Proto::TCP, None),
+                    port(8443, Proto::TCP, Some(Mode::INGRESS)),
+                    port(9000, Proto::UDP, None),
+                    port(8090, Proto::TCP, Some(Mode::HOST)),
+                ]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(validate_proxy_protocol(&spec("8080")), Ok(()));
+        assert_eq!(validate_proxy_protocol(&spec("8443,8080")), Ok(()));
+        assert_eq!(validate_proxy_protocol(&ServiceSpec::default()), Ok(()));
+        for (label, bad) in [("9000", "9000"), ("8090", "8090"), ("8080,7000", "7000")] {
+            let e = validate_proxy_protocol(&spec(label)).expect_err(label);
+            assert!(
+                e.0.contains(&format!(
+                    "port {bad} is not a published ingress TCP port of this service (its published ingress TCP ports: 8080, 8443)"
+                )),
+                "{}",
+                e.0
+            );
+        }
+        let e = validate_proxy_protocol(&spec("web")).expect_err("not a port");
+        assert!(e.0.contains("'web' is not a port"), "{}", e.0);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use crate::allocator::state::{is_allocated, is_ingress_port, needs_ingress, prot
 use shoal_store::{Event, EventKind, Tables};
 use shoal_types::api::NodeState;
 use shoal_types::dispatch::{NetEndpoint, NetNode, NetPort, NetService, NodeNetwork};
+use shoal_types::service::proxy_protocol_ports;
 use shoal_types::template::TemplateContext;
 use shoal_types::{Config, Network, NodeId, Object, Secret, Service, Task, TaskState, TaskStatus};
 use std::collections::{BTreeMap, BTreeSet};
@@ -226,19 +227,25 @@ pub fn net_service(s: &Service, net: &str) -> NetService {
         .find(|v| v.network_id.as_deref() == Some(net))
         .and_then(|v| v.addr.as_deref())
         .map(bare);
+    // the control API refuses a label that is not a list of the service's ingress TCP ports
+    let proxied = proxy_protocol_ports(&s.spec).unwrap_or_default();
     let ports = endpoint
         .and_then(|e| e.ports.as_ref())
         .into_iter()
         .flatten()
         .filter_map(|p| {
+            let published = p
+                .published_port
+                .and_then(|n| u16::try_from(n).ok())
+                .unwrap_or(0);
+            let protocol = protocol_of(p);
+            let ingress = is_ingress_port(p);
             Some(NetPort {
-                protocol: protocol_of(p).to_string(),
+                protocol: protocol.to_string(),
                 target: u16::try_from(p.target_port?).ok()?,
-                published: p
-                    .published_port
-                    .and_then(|n| u16::try_from(n).ok())
-                    .unwrap_or(0),
-                ingress: is_ingress_port(p),
+                published,
+                ingress,
+                proxy_protocol: ingress && protocol == "tcp" && proxied.contains(&published),
             })
         })
         .collect();
@@ -434,6 +441,47 @@ pub fn moves_forward(current: &TaskStatus, update: &TaskStatus) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_proxy_protocol_label_marks_only_its_published_ingress_tcp_ports() {
+        use shoal_types::api::{
+            EndpointPortConfig, EndpointPortConfigProtocolEnum as Proto,
+            EndpointPortConfigPublishModeEnum as Mode, ServiceEndpoint,
+        };
+        let port = |published: i64, proto: Proto, mode: Mode| EndpointPortConfig {
+            target_port: Some(80),
+            published_port: Some(published),
+            protocol: Some(proto),
+            publish_mode: Some(mode),
+            ..Default::default()
+        };
+        let mut s = Service::default();
+        s.spec.labels = Some(
+            [(
+                shoal_types::service::PROXY_PROTOCOL_LABEL.to_string(),
+                "8080,9000,8090".to_string(),
+            )]
+            .into(),
+        );
+        s.endpoint = Some(ServiceEndpoint {
+            ports: Some(vec![
+                port(8080, Proto::TCP, Mode::INGRESS),
+                port(8081, Proto::TCP, Mode::INGRESS),
+                port(9000, Proto::UDP, Mode::INGRESS),
+                port(8090, Proto::TCP, Mode::HOST),
+            ]),
+            ..Default::default()
+        });
+        let marked: Vec<(u16, bool)> = net_service(&s, "ingress")
+            .ports
+            .iter()
+            .map(|p| (p.published, p.proxy_protocol))
+            .collect();
+        assert_eq!(
+            marked,
+            [(8080, true), (8081, false), (9000, false), (8090, false)]
+        );
+    }
 
     fn status(state: TaskState, message: &str) -> TaskStatus {
         TaskStatus {

@@ -14,6 +14,7 @@ pub mod replicated;
 
 use crate::controller;
 use shoal_store::{StoreError, StoreHandle, Tx};
+use shoal_types::api::{EndpointPortConfig, EndpointSpec, EndpointSpecModeEnum};
 use shoal_types::task::ServiceAnnotations;
 use shoal_types::{
     NodeId, Object, Service, ServiceId, Task, TaskId, TaskState, TaskStatus, Version,
@@ -29,12 +30,28 @@ pub fn is_runnable(task: &Task) -> bool {
 }
 
 /// SwarmKit's `IsTaskDirty`: the task was made from an older spec that differs in what the
-/// task runs. A changed replica count or service labels leave tasks clean.
+/// task runs, or in the endpoint spec its allocated endpoint was made from (published ports,
+/// endpoint mode: `service update --publish-add` replaces the tasks, as in Docker). A changed
+/// replica count or service labels leave tasks clean.
 pub fn is_dirty(service: &Service, task: &Task) -> bool {
     if task.spec_version == service.spec_version {
         return false;
     }
     service.spec.task_template.clone().unwrap_or_default() != task.spec
+        || task.endpoint.as_ref().is_some_and(|e| {
+            normalized(service.spec.endpoint_spec.as_ref()) != normalized(e.spec.as_ref())
+        })
+}
+
+/// An endpoint spec as the allocator copies it into an endpoint: mode `vip` when unset, no
+/// ports the same as an empty list.
+fn normalized(spec: Option<&EndpointSpec>) -> (EndpointSpecModeEnum, Vec<EndpointPortConfig>) {
+    let mode = spec
+        .and_then(|s| s.mode)
+        .filter(|m| *m != EndpointSpecModeEnum::EMPTY)
+        .unwrap_or(EndpointSpecModeEnum::VIP);
+    let ports = spec.and_then(|s| s.ports.clone()).unwrap_or_default();
+    (mode, ports)
 }
 
 /// The job iteration a job service is on: `JobStatus.JobIteration`, or the spec version when
@@ -193,5 +210,60 @@ mod tests {
         );
         let new_image = service_with_image("redis", 3);
         assert!(is_dirty(&new_image, &task));
+    }
+
+    #[test]
+    fn a_changed_endpoint_spec_makes_allocated_tasks_dirty_as_in_swarmkit() {
+        use shoal_types::api::{EndpointPortConfig, ServiceEndpoint};
+        let port = |published: i64| EndpointPortConfig {
+            target_port: Some(80),
+            published_port: Some(published),
+            ..Default::default()
+        };
+        let mut old = service_with_image("nginx", 1);
+        old.spec.endpoint_spec = Some(EndpointSpec {
+            mode: None,
+            ports: Some(vec![port(8080)]),
+        });
+        let mut task = new_task(&old, 1, None, "t1".into(), String::new());
+        // what the allocator gives the task: the spec with its mode defaulted
+        task.endpoint = Some(ServiceEndpoint {
+            spec: Some(EndpointSpec {
+                mode: Some(EndpointSpecModeEnum::VIP),
+                ports: Some(vec![port(8080)]),
+            }),
+            ..Default::default()
+        });
+        let mut relabeled = old.clone();
+        relabeled.spec_version = Version { index: 2 };
+        relabeled.spec.labels = Some([("a".to_string(), "b".to_string())].into());
+        assert!(
+            !is_dirty(&relabeled, &task),
+            "same ports, mode defaulted: clean"
+        );
+        let mut published = relabeled.clone();
+        published.spec_version = Version { index: 3 };
+        published.spec.endpoint_spec = Some(EndpointSpec {
+            mode: None,
+            ports: Some(vec![port(8080), port(8081)]),
+        });
+        assert!(is_dirty(&published, &task), "--publish-add replaces tasks");
+        // a task not allocated yet has no endpoint to compare (SwarmKit: `t.Endpoint != nil`)
+        let mut fresh = task.clone();
+        fresh.endpoint = None;
+        assert!(!is_dirty(&published, &fresh));
+        // no endpoint spec at all is the allocator's `vip` with no ports
+        let mut bare = old.clone();
+        bare.spec.endpoint_spec = None;
+        let mut bare_task = task.clone();
+        bare_task.endpoint = Some(ServiceEndpoint {
+            spec: Some(EndpointSpec {
+                mode: Some(EndpointSpecModeEnum::VIP),
+                ports: None,
+            }),
+            ..Default::default()
+        });
+        bare.spec_version = Version { index: 4 };
+        assert!(!is_dirty(&bare, &bare_task));
     }
 }

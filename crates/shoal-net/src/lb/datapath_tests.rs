@@ -218,6 +218,7 @@ fn ingress(t2_ready: bool, echo_alive: bool) -> Vec<NodeNetwork> {
                 target: 80,
                 published: 8080,
                 ingress: true,
+                proxy_protocol: false,
             }],
             ..Default::default()
         },

@@ -15,11 +15,16 @@
 //! 3. with a mesh, iptables' `DOCKER-USER` chain accepts DNAT'd flows (Docker's FORWARD
 //!    policy is drop).
 //!
+//! Published TCP ports whose service asked for PROXY protocol v2 are the exception: they
+//! are served by a userspace proxy in the daemon ([`proxy`], fed by [`proxies`]) and left
+//! out of the DNAT rules.
+//!
 //! # API (for the node daemon)
 //!
 //! ```text
 //! let host = lb::System::default();
 //! // after the overlay is programmed, on every new assignment set (blocking: spawn_blocking):
+//! proxy_set.update(&lb::proxies(&assignments.networks))?; // on the runtime, first
 //! lb::apply(&host, &lb::render(&assignments.networks))?;
 //! // on shutdown:
 //! lb::clear(&host)?;
@@ -33,6 +38,7 @@
 //! the rest is applied; the next `apply` retries.
 
 mod host;
+pub mod proxy;
 mod render;
 
 #[cfg(test)]
@@ -44,7 +50,8 @@ mod tests;
 
 pub use crate::overlay::{bridge_name, vxlan_name};
 pub use host::{Host, IfAddr, System, parse_addresses};
-pub use render::{ARP_TABLE, NAT_TABLE, Plan, RESERVED_PORTS, render};
+pub use proxy::ProxySet;
+pub use render::{ARP_TABLE, NAT_TABLE, Plan, ProxyPort, RESERVED_PORTS, proxies, render};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;

@@ -73,6 +73,8 @@ struct Rules {
 ///   masqueraded out of the ingress bridge (replies must come back through this node); a
 ///   published port without a ready task is rejected. Port 53 on the node's gateways stays
 ///   its resolver's.
+/// - A published TCP port with PROXY protocol (see [`proxies`]) is not DNAT'd: connections
+///   reach the node's own proxy listening on it. Without a ready task it is rejected too.
 /// - Connections already DNAT'd to a task that is no longer an endpoint of the network
 ///   (stopped, removed) are reset on their next packet rather than left hanging: a filter
 ///   at prerouting, before NAT (so the reset carries the address the client connected
@@ -111,10 +113,85 @@ pub fn render(networks: &[NodeNetwork]) -> Plan {
             }
             rules.stale_vips.insert(vip, not_in(&alive));
         }
-        if !n.network.is_ingress() {
+    }
+    let mut bridges = BTreeSet::new();
+    for p in published(networks) {
+        if p.proxy {
+            // the node's proxy serves it; without a ready task it is refused all the same
+            if p.ready.is_empty() {
+                rules.dead_ports.insert(p.key);
+            }
             continue;
         }
-        let mut published = false;
+        bridges.insert(p.bridge);
+        match dnat_target(&p.ready, Some(p.target)) {
+            Some(target) => {
+                rules.mesh_nat.insert(p.key.clone(), target);
+            }
+            None => {
+                rules.dead_ports.insert(p.key.clone());
+            }
+        }
+        rules.stale_ports.insert(p.key, not_in(&p.alive));
+    }
+    for bridge in bridges {
+        rules
+            .masquerade
+            .push(format!("ct status dnat oifname \"{bridge}\" masquerade"));
+    }
+    Plan {
+        mesh: !rules.stale_ports.is_empty(),
+        script: script(&rules),
+        vips,
+    }
+}
+
+/// A published ingress port the node's PROXY protocol proxy serves (see [`proxies`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProxyPort {
+    /// The port inside the tasks.
+    pub target: u16,
+    /// The service's ready tasks on the ingress network, sorted.
+    pub backends: Vec<Ipv4Addr>,
+}
+
+/// The published ingress TCP ports whose service asked for PROXY protocol v2
+/// (`NetPort::proxy_protocol`), by published port: [`render`] leaves them out of the
+/// kernel's DNAT, so connections reach the node's proxy listening on that port.
+pub fn proxies(networks: &[NodeNetwork]) -> BTreeMap<u16, ProxyPort> {
+    published(networks)
+        .into_iter()
+        .filter(|p| p.proxy)
+        .map(|p| {
+            (
+                p.key.1,
+                ProxyPort {
+                    target: p.target,
+                    backends: p.ready,
+                },
+            )
+        })
+        .collect()
+}
+
+/// A port the mesh publishes, with its service's tasks on the ingress network.
+struct Published {
+    key: Port,
+    target: u16,
+    /// Served by the PROXY protocol proxy rather than DNAT'd in the kernel.
+    proxy: bool,
+    bridge: String,
+    ready: Vec<Ipv4Addr>,
+    alive: Vec<Ipv4Addr>,
+}
+
+/// Every port the mesh publishes on the ingress network(s): ingress-mode, TCP, UDP or
+/// SCTP, not one of [`RESERVED_PORTS`]; a port published twice stays the first service's.
+fn published(networks: &[NodeNetwork]) -> Vec<Published> {
+    let mut out: Vec<Published> = Vec::new();
+    let mut seen: BTreeSet<Port> = BTreeSet::new();
+    for n in networks.iter().filter(|n| n.network.is_ingress()) {
+        let backends = by_service(&n.endpoints);
         for s in &n.services {
             let (ready, alive) = backends.get(&s.service_id).cloned().unwrap_or_default();
             for p in s.ports.iter().filter(|p| p.ingress) {
@@ -128,32 +205,21 @@ pub fn render(networks: &[NodeNetwork]) -> Plan {
                     continue;
                 }
                 let key = (proto, p.published);
-                if rules.stale_ports.contains_key(&key) {
+                if !seen.insert(key.clone()) {
                     continue; // published twice: the first service keeps it
                 }
-                published = true;
-                match dnat_target(&ready, Some(p.target)) {
-                    Some(target) => {
-                        rules.mesh_nat.insert(key.clone(), target);
-                    }
-                    None => {
-                        rules.dead_ports.insert(key.clone());
-                    }
-                }
-                rules.stale_ports.insert(key, not_in(&alive));
+                out.push(Published {
+                    proxy: p.proxy_protocol && key.0 == "tcp",
+                    key,
+                    target: p.target,
+                    bridge: bridge_name(n.network.vni),
+                    ready: ready.clone(),
+                    alive: alive.clone(),
+                });
             }
         }
-        if published {
-            rules
-                .masquerade
-                .push(format!("ct status dnat oifname \"{bridge}\" masquerade"));
-        }
     }
-    Plan {
-        mesh: !rules.stale_ports.is_empty(),
-        script: script(&rules),
-        vips,
-    }
+    out
 }
 
 /// Per service, the sorted addresses of its ready endpoints and of all its endpoints.

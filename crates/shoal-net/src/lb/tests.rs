@@ -43,6 +43,7 @@ fn port(protocol: &str, target: u16, published: u16, ingress: bool) -> NetPort {
         target,
         published,
         ingress,
+        proxy_protocol: false,
     }
 }
 
@@ -466,4 +467,88 @@ fn apply_puts_rules_before_addresses_names_a_missing_bridge_and_clear_undoes_it_
             "docker-user false"
         ]
     );
+}
+
+#[test]
+fn a_proxy_protocol_port_is_left_to_the_proxy_with_the_ready_tasks_and_refused_without() {
+    let proxied = |target, published| NetPort {
+        proxy_protocol: true,
+        ..port("tcp", target, published, true)
+    };
+    let mut ingress = net(9, true);
+    ingress.services = vec![
+        svc(
+            "web",
+            Some("10.0.9.2"),
+            // a UDP port cannot carry the header: it stays the kernel's
+            vec![
+                proxied(80, 8080),
+                NetPort {
+                    proxy_protocol: true,
+                    ..port("udp", 53, 5353, true)
+                },
+            ],
+        ),
+        svc("idle", Some("10.0.9.3"), vec![proxied(90, 9090)]),
+    ];
+    ingress.endpoints = vec![
+        ep("web", "10.0.9.11", true),
+        ep("web", "10.0.9.10", true),
+        ep("web", "10.0.9.12", false),
+        ep("idle", "10.0.9.20", false),
+    ];
+    let networks = vec![ingress];
+    assert_eq!(
+        proxies(&networks),
+        BTreeMap::from([
+            (
+                8080,
+                ProxyPort {
+                    target: 80,
+                    backends: vec![
+                        std::net::Ipv4Addr::new(10, 0, 9, 10),
+                        std::net::Ipv4Addr::new(10, 0, 9, 11)
+                    ],
+                }
+            ),
+            (
+                9090,
+                ProxyPort {
+                    target: 90,
+                    backends: vec![],
+                }
+            ),
+        ])
+    );
+    let plan = render(&networks);
+    // no DNAT and no stale-flow reset for the proxied ports; the UDP one is DNAT'd
+    assert_eq!(
+        chain(&plan.script, "mesh_pre"),
+        [
+            "fib daddr type local ip daddr != @vips meta l4proto . th dport vmap { udp . 5353 : goto mesh_udp_5353 }"
+        ]
+    );
+    assert!(!plan.script.contains("tcp_8080"), "{}", plan.script);
+    // a proxied port without a ready task is refused as a kernel one is
+    assert!(
+        chain(&plan.script, "input").contains(
+            &"fib daddr type local ip daddr != @vips tcp dport 9090 reject with tcp reset"
+                .to_string()
+        ),
+        "{}",
+        plan.script
+    );
+    // only proxied ports: nothing to DNAT, masquerade or let through DOCKER-USER
+    let only_tcp: Vec<NodeNetwork> = networks
+        .iter()
+        .cloned()
+        .map(|mut n| {
+            n.services[0].ports.truncate(1);
+            n
+        })
+        .collect();
+    let plan = render(&only_tcp);
+    assert!(!plan.mesh);
+    assert!(!plan.script.contains("masquerade"), "{}", plan.script);
+    assert!(!plan.script.contains("mesh_pre"), "{}", plan.script);
 }
