@@ -76,11 +76,16 @@ impl Daemon {
         runtime.supervise_leadership(self.leader_hook.clone());
         let id = state.node_id.clone();
         tracing::info!(node.id = %id, cluster.id = %state.cluster_id, "swarm initialized");
+        let store = runtime.store.clone();
         *self.membership.write() = Membership::Manager {
             state: state.clone(),
             runtime,
         };
         self.start_services(&state, tls);
+        // `network inspect ingress` right after init shows its subnet, as in Docker.
+        if !shoal_manager::control::wait_allocated(&store, None).await {
+            tracing::warn!("the ingress network is not allocated yet");
+        }
         Ok(id)
     }
 

@@ -19,7 +19,7 @@ pub use cluster::Rotation;
 pub use cluster::{swarm_tls_info, validate_swarm_spec};
 pub use configs::config_ids;
 pub use error::ControlError;
-pub use networks::{OVERLAY, VXLANID_OPTION};
+pub use networks::{OVERLAY, VXLANID_OPTION, wait_allocated};
 pub use secrets::{redacted as redacted_secret, secret_ids};
 pub use services::{Rollback, ServiceStatusCounts};
 

@@ -10,7 +10,7 @@ use super::{Control, ControlError};
 use crate::allocator::ipam::allocate_ipam;
 use crate::allocator::state::{default_pools, is_allocated, needs_ingress, subnets_in_use};
 use crate::dispatcher::assignments::network_view;
-use shoal_store::StoreError;
+use shoal_store::{StoreError, StoreHandle};
 use shoal_types::api::{NetworkAttachmentConfig, NetworkCreateRequest, ServiceSpec};
 use shoal_types::dispatch::NodeNetwork;
 use shoal_types::{Kind, Network, NetworkSpec, NodeId, Object, new_id};
@@ -87,6 +87,23 @@ fn attaches_to(spec: &ServiceSpec, net: &Network) -> bool {
                 .as_deref()
                 .is_some_and(|t| t == net.id || t == net.spec.name)
         })
+}
+
+/// Waits up to [`ALLOCATION_WAIT`] for the leader's allocator to fill network `id` (every
+/// network with `None`), so an `inspect` right after a create or a `swarm init` shows its
+/// subnet and VNI. Returns whether they are allocated (a network removed meanwhile counts).
+pub async fn wait_allocated(store: &StoreHandle, id: Option<&str>) -> bool {
+    let deadline = tokio::time::Instant::now() + ALLOCATION_WAIT;
+    loop {
+        let done = store.view(|t| match id {
+            Some(id) => t.networks.get(id).is_none_or(is_allocated),
+            None => t.networks.iter().all(is_allocated),
+        });
+        if done || tokio::time::Instant::now() >= deadline {
+            return done;
+        }
+        tokio::time::sleep(ALLOCATION_POLL).await;
+    }
 }
 
 impl Control {
@@ -189,16 +206,7 @@ impl Control {
             Err(StoreError::NameConflict { .. }) => return Err(name_taken()),
             Err(e) => return Err(e.into()),
         }
-        let deadline = tokio::time::Instant::now() + ALLOCATION_WAIT;
-        while tokio::time::Instant::now() < deadline {
-            let done = self
-                .store
-                .view(|t| t.networks.get(&id).is_none_or(is_allocated));
-            if done {
-                break;
-            }
-            tokio::time::sleep(ALLOCATION_POLL).await;
-        }
+        wait_allocated(&self.store, Some(&id)).await;
         Ok(id)
     }
 
