@@ -240,9 +240,11 @@ impl DockerExecutor {
         if let Some(attach) = &attach {
             let hc = body.host_config.get_or_insert_with(Default::default);
             hc.network_mode = Some(attach.first.0.clone());
-            // The spec's nameservers win; else the node's resolver on the first network.
-            if hc.dns.as_ref().is_none_or(|d| d.is_empty()) {
-                hc.dns = attach.dns.clone().map(|d| vec![d]);
+            // The node's resolver on the first network, always: it answers the swarm's names
+            // and forwards the rest to the spec's nameservers (`--dns`) if it sets any, as
+            // Docker's embedded DNS does with them.
+            if let Some(resolver) = &attach.dns {
+                hc.dns = Some(vec![resolver.clone()]);
             }
             body.networking_config = Some(NetworkingConfig {
                 endpoints_config: Some(HashMap::from([attach.first.clone()])),

@@ -117,6 +117,11 @@ pub struct NetEndpoint {
     pub names: Vec<String>,
     /// The network aliases of this attachment (the service's `--network name=…,alias=…`).
     pub aliases: Vec<String>,
+    /// The task's own nameservers (`--dns`): names the swarm does not own that this task asks
+    /// for are forwarded there instead of to its node's upstream resolvers, as Docker's
+    /// embedded DNS does.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<String>,
 }
 
 /// A service attached to a network.

@@ -330,6 +330,7 @@ mod tests {
                 ready: true,
                 names: vec!["web.1.t1".into()],
                 aliases: vec![],
+                dns: vec![],
             }],
             services: vec![NetService {
                 service_id: "s1".into(),

@@ -157,6 +157,13 @@ pub fn network_view(t: &Tables, net: &Network) -> NodeNetwork {
             ready: is_ready(task),
             names,
             aliases: att.aliases.clone(),
+            dns: task
+                .spec
+                .container_spec
+                .as_ref()
+                .and_then(|c| c.dns_config.as_ref())
+                .and_then(|d| d.nameservers.clone())
+                .unwrap_or_default(),
         });
     }
     if net.is_ingress() {

@@ -185,7 +185,10 @@ async fn handle(
     match outcome {
         Outcome::Reply(msg) => encode_within(&msg, limit),
         Outcome::Forward => {
-            let upstreams = shared.upstreams.read().clone();
+            let upstreams = match records.upstreams_of(client_v4) {
+                Some(own) => own.clone(),
+                None => shared.upstreams.read().clone(),
+            };
             let Ok(_permit) = shared.forwards.try_acquire() else {
                 tracing::warn!(%client, "dns: too many queries being forwarded, answering SERVFAIL");
                 return encode_within(&reply(&query, ResponseCode::ServFail), limit);

@@ -14,8 +14,9 @@ fn free_port(addr: &str) -> u16 {
     s.local_addr().expect("local address").port()
 }
 
-/// A fake upstream that answers `example.org` with 192.0.2.1 and NXDOMAIN otherwise.
-async fn fake_upstream(addr: &str) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+/// A fake upstream that answers `example.org` with `answer` and NXDOMAIN otherwise.
+async fn fake_upstream(addr: &str, answer: &str) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let answer = ip(answer);
     let sock = UdpSocket::bind((ip(addr), 0))
         .await
         .expect("bind fake upstream");
@@ -33,7 +34,7 @@ async fn fake_upstream(addr: &str) -> (SocketAddr, tokio::task::JoinHandle<()>) 
                 resp.add_answer(hickory_proto::rr::Record::from_rdata(
                     q.queries[0].name().clone(),
                     60,
-                    RData::A(hickory_proto::rr::rdata::A(ip("192.0.2.1"))),
+                    RData::A(hickory_proto::rr::rdata::A(answer)),
                 ));
             }
             let _ = sock.send_to(&resp.to_vec().expect("encode"), from).await; // best effort in a fake
@@ -80,7 +81,7 @@ fn addrs(m: &Message) -> Vec<String> {
 
 #[tokio::test]
 async fn resolver_answers_owned_names_forwards_the_rest_and_follows_updates() {
-    let (upstream, fake) = fake_upstream("127.0.0.3").await;
+    let (upstream, fake) = fake_upstream("127.0.0.3", "192.0.2.1").await;
     let port = free_port("127.0.0.2");
     let resolver = Resolver::start(ResolverConfig {
         port,
@@ -150,6 +151,52 @@ async fn resolver_answers_owned_names_forwards_the_rest_and_follows_updates() {
     );
     drop(resolver);
     fake.abort();
+}
+
+#[tokio::test]
+async fn a_task_with_its_own_nameservers_has_the_rest_forwarded_there() {
+    let (node_upstream, fake) = fake_upstream("127.0.0.3", "192.0.2.1").await;
+    let (own_upstream, own_fake) = fake_upstream("127.0.0.5", "192.0.2.2").await;
+    let port = free_port("127.0.0.2");
+    let resolver = Resolver::start(ResolverConfig {
+        port,
+        upstreams: Upstreams {
+            servers: vec![node_upstream],
+        },
+    })
+    .expect("start");
+    let mut net = network("n1", "front", "127.0.0.0/24", "127.0.0.2/24");
+    net.services = vec![service("s-web", "web", Some("127.0.0.50"), &[])];
+    net.endpoints = vec![task("t1", "s-web", "127.0.0.60", true, &["web.1.t1"])];
+    let mut records = Records::build(std::slice::from_ref(&net));
+    // (a task's loopback nameserver is skipped when records are built; set it directly)
+    records.upstreams.insert(
+        ip("127.0.0.9"),
+        std::sync::Arc::new(Upstreams {
+            servers: vec![own_upstream],
+        }),
+    );
+    resolver.update(records);
+    resolver.set_listen(&[ip("127.0.0.2")]).expect("listen");
+    let server: SocketAddr = (ip("127.0.0.2"), port).into();
+
+    // the task with its own nameservers: the swarm's names still answer, the rest go there
+    assert_eq!(
+        addrs(&udp_ask("127.0.0.9", server, "web", RecordType::A).await),
+        ["127.0.0.50"]
+    );
+    assert_eq!(
+        addrs(&udp_ask("127.0.0.9", server, "example.org", RecordType::A).await),
+        ["192.0.2.2"]
+    );
+    // any other client: the node's upstreams
+    assert_eq!(
+        addrs(&udp_ask("127.0.0.8", server, "example.org", RecordType::A).await),
+        ["192.0.2.1"]
+    );
+    drop(resolver);
+    fake.abort();
+    own_fake.abort();
 }
 
 #[tokio::test]

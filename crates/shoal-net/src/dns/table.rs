@@ -5,10 +5,12 @@
 //! healthcheck exists) give addresses; a service's VIP answers whatever its tasks' state,
 //! because the load balancer rejects connections to a VIP without a ready task.
 
+use super::upstream::Upstreams;
 use shoal_types::dispatch::NodeNetwork;
 use shoal_types::id::ServiceId;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 /// Names that answer for every ready task of a service: `tasks.<service>` and
 /// `tasks.<alias>` for each of its aliases on the network.
@@ -45,6 +47,9 @@ pub struct Records {
     pub networks: Vec<NetworkRecords>,
     /// The indexes of the networks each task is on (a client's other networks).
     pub task_networks: HashMap<String, Vec<usize>>,
+    /// Tasks with their own nameservers (`--dns`), by address: where their queries for names
+    /// the swarm does not own go instead of the node's upstreams.
+    pub upstreams: HashMap<Ipv4Addr, Arc<Upstreams>>,
 }
 
 /// Precedence of the kinds of names when two kinds claim one name on a network: the
@@ -61,8 +66,8 @@ enum Kind {
 impl Records {
     /// Builds the records of every non-ingress network (the ingress network carries the
     /// routing mesh only: Docker gives it no service discovery either).
-    pub fn build(networks: &[NodeNetwork]) -> Records {
-        let networks: Vec<NetworkRecords> = networks
+    pub fn build(all_networks: &[NodeNetwork]) -> Records {
+        let networks: Vec<NetworkRecords> = all_networks
             .iter()
             .filter(|n| !n.network.is_ingress())
             .map(network_records)
@@ -76,10 +81,29 @@ impl Records {
                 }
             }
         }
+        let upstreams = all_networks
+            .iter()
+            .flat_map(|n| &n.endpoints)
+            .filter(|e| !e.dns.is_empty())
+            .filter_map(|e| {
+                let addr = e.addr.parse().ok()?;
+                Some((
+                    addr,
+                    Arc::new(Upstreams::from_addrs(e.dns.iter().map(String::as_str))),
+                ))
+            })
+            .collect();
         Records {
             networks,
             task_networks,
+            upstreams,
         }
+    }
+
+    /// Where `client`'s queries for names the swarm does not own go, when its task set its
+    /// own nameservers; `None`: the node's upstreams.
+    pub fn upstreams_of(&self, client: Ipv4Addr) -> Option<&Arc<Upstreams>> {
+        self.upstreams.get(&client)
     }
 
     /// The indexes of the networks a client is on, the network of its source address

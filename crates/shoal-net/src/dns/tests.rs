@@ -52,6 +52,7 @@ pub(super) fn task(task: &str, svc: &str, addr: &str, ready: bool, names: &[&str
         ready,
         names: names.iter().map(|n| n.to_string()).collect(),
         aliases: vec![],
+        dns: vec![],
     }
 }
 

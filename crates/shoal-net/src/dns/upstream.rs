@@ -49,12 +49,17 @@ impl Upstreams {
     /// The `nameserver` lines of resolv.conf text, loopback addresses skipped, at most
     /// [`MAX_UPSTREAMS`].
     pub fn parse(text: &str) -> Upstreams {
-        let servers = text
-            .lines()
-            .filter_map(|line| {
-                let mut words = line.split_whitespace();
-                (words.next() == Some("nameserver")).then(|| words.next())?
-            })
+        Upstreams::from_addrs(text.lines().filter_map(|line| {
+            let mut words = line.split_whitespace();
+            (words.next() == Some("nameserver")).then(|| words.next())?
+        }))
+    }
+
+    /// Servers given as addresses (resolv.conf's, or a task's `--dns`): unparsable and
+    /// loopback ones skipped, at most [`MAX_UPSTREAMS`].
+    pub fn from_addrs<'a>(addrs: impl IntoIterator<Item = &'a str>) -> Upstreams {
+        let servers = addrs
+            .into_iter()
             // a scoped IPv6 address (`fe80::1%eth0`) cannot be parsed: skipped
             .filter_map(|a| a.parse::<IpAddr>().ok())
             .filter(|ip| !ip.is_loopback())
