@@ -119,7 +119,15 @@ fn network_view(t: &Tables, net: &Network) -> NodeNetwork {
         let Some(att) = task.networks.iter().find(|a| a.network_id == net.id) else {
             continue;
         };
-        let mut names = vec![task.container_name()];
+        // An attachment answers to its container's name, when `docker run --name` gave one.
+        let mut names = if task.is_attachment() {
+            Some(task.name.clone())
+                .filter(|n| !n.is_empty())
+                .into_iter()
+                .collect()
+        } else {
+            vec![task.container_name()]
+        };
         if let Some(h) = task
             .spec
             .container_spec
@@ -176,6 +184,10 @@ fn network_view(t: &Tables, net: &Network) -> NodeNetwork {
         nodes,
         endpoints,
         services,
+        data_path_port: t
+            .cluster()
+            .and_then(|c| u16::try_from(c.data_path_port).ok())
+            .unwrap_or(0),
     }
 }
 
@@ -312,6 +324,13 @@ pub fn touched_networks(event: &Event, out: &mut BTreeSet<String>, everyone: &mu
         }
         _ => {}
     }
+}
+
+/// The tasks of `placed` an agent runs: all but network attachments, which reserve an address
+/// for a container the node's engine runs by itself (they only add their network and
+/// endpoint to the node's set).
+pub fn agent_tasks(placed: Vec<Task>) -> Vec<Task> {
+    placed.into_iter().filter(|t| !t.is_attachment()).collect()
 }
 
 /// The complete set a node must know about: every task placed on it that has reached
