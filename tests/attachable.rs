@@ -7,7 +7,8 @@
 //!   reaches it and it reaches the task (ICMP, TCP, and UDP both ways: a UDP responder and a
 //!   client run on threads moved into the containers' network namespaces, since the test
 //!   image's busybox `nc` has no `-u`);
-//! - `docker network connect NAME c` does the same for a running container;
+//! - `docker network connect NAME c` does the same for a running container, and `docker
+//!   network disconnect` releases it;
 //! - `docker rm -f` through shoal releases the attachment and its entries leave host 2; a
 //!   container removed on the engine directly is released by the node's periodic check;
 //! - a network created without `--attachable` is refused with Docker's message;
@@ -261,6 +262,34 @@ fn containers_join_attachable_overlays_across_hosts() -> anyhow::Result<()> {
         pings(h2, &web, &late_ip)
     })?;
 
+    // `docker network disconnect` releases that attachment at once.
+    let third = d1
+        .docker(&[
+            "run",
+            "-d",
+            "--name",
+            "third",
+            "--network",
+            "front",
+            BUSYBOX,
+            "sleep",
+            "3600",
+        ])
+        .ok()?
+        .stdout
+        .trim()
+        .to_string();
+    assert!(
+        attachment_of(d0, &third).is_some(),
+        "no attachment for third"
+    );
+    d1.docker(&["network", "disconnect", "front", "third"])
+        .ok()?;
+    wait_until("third's attachment leaves the store", RELEASE, || {
+        attachment_of(d0, &third).is_none()
+    })?;
+    d1.docker(&["rm", "-f", "third"]).ok()?;
+
     // Not attachable: Docker's refusal, and nothing left behind.
     let refused = d1
         .docker(&["run", "-d", "--network", "back", BUSYBOX, "sleep", "60"])
@@ -292,11 +321,16 @@ fn containers_join_attachable_overlays_across_hosts() -> anyhow::Result<()> {
 
     // Removed on the engine directly, behind shoal's back: the periodic check releases it.
     h1.engine_docker(&["rm", "-f", "late"]).ok()?;
+    let behind = Instant::now();
     wait_until(
         "late's attachment is released by the check",
         RELEASE,
         || attachment_of(d0, &late).is_none(),
     )?;
+    println!(
+        "late (removed on the engine directly) was released {:?} later",
+        behind.elapsed()
+    );
     wait_until(
         &format!("{late_ip} leaves host 2's neighbour entries"),
         RELEASE,
