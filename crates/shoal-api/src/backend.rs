@@ -3,6 +3,8 @@
 use crate::error::ApiError;
 use futures::future::BoxFuture;
 use shoal_manager::control::Control;
+use shoal_types::Task;
+use shoal_types::dispatch::AttachmentOp;
 use shoal_types::requests::{InitRequest, JoinRequest};
 use std::sync::Arc;
 
@@ -92,5 +94,21 @@ pub trait Backend: Send + Sync + 'static {
     /// with a 404.
     fn engine(&self) -> Option<Arc<crate::passthrough::EngineProxy>> {
         None
+    }
+    /// Whether containers created through this socket may join attachable swarm networks:
+    /// the node is in a swarm and builds overlay networks. When false, container and network
+    /// requests pass through to the engine untouched.
+    fn attaches(&self) -> bool {
+        false
+    }
+    /// One operation on this node's network attachments
+    /// ([`shoal_manager::control::attachments`]): served by the control API on a manager, by
+    /// a manager on a worker. Refusals carry Docker's status and message.
+    fn attachments(&self, _op: AttachmentOp) -> BoxFuture<'_, Result<Vec<Task>, ApiError>> {
+        Box::pin(async {
+            Err(ApiError::unavailable(
+                "this node does not take network attachments",
+            ))
+        })
     }
 }

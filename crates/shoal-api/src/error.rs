@@ -79,6 +79,7 @@ impl From<ControlError> for ApiError {
             ControlError::NotFound(m) => Self::not_found(m),
             ControlError::Invalid(m) => Self::bad_request(m),
             ControlError::Conflict(m) => Self::new(StatusCode::CONFLICT, m),
+            ControlError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, m),
             ControlError::Unavailable(m) => Self::unavailable(m),
             ControlError::Unimplemented(m) => Self::new(StatusCode::NOT_IMPLEMENTED, m),
             ControlError::Internal(m) => Self::internal(m),

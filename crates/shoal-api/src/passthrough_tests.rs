@@ -189,6 +189,23 @@ async fn unserved_routes_reach_the_engine_with_their_version_prefix() {
     assert!(got.contains("POST /v1.41/containers/x/stop?t=1"), "{got}");
     let got = raw(&sock, "DELETE /images/busybox HTTP/1.0\r\n\r\n").await;
     assert!(got.contains("DELETE /images/busybox?"), "{got}");
+    // The routes that may attach containers to swarm networks pass through untouched on a
+    // node that attaches none (outside a swarm, or without an overlay data plane).
+    for (method, path) in [
+        ("GET", "/v1.44/containers/json"),
+        ("DELETE", "/v1.44/containers/c1"),
+        ("POST", "/v1.44/containers/create"),
+        ("POST", "/v1.44/networks/front/connect"),
+        ("POST", "/v1.44/networks/front/disconnect"),
+    ] {
+        let got = raw(
+            &sock,
+            &format!("{method} {path} HTTP/1.0\r\nContent-Length: 2\r\n\r\n{{}}"),
+        )
+        .await;
+        let lowered = path.replace("v1.44", "v1.41");
+        assert!(got.contains(&format!("{method} {lowered}?")), "{got}");
+    }
     let got = raw(
         &sock,
         "GET /v1.44/logs/stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",

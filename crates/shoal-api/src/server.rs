@@ -30,6 +30,7 @@ pub fn router(backend: Arc<dyn Backend>) -> Router {
         .merge(routes::networks::routes())
         .merge(routes::secrets::routes())
         .merge(routes::configs::routes())
+        .merge(routes::containers::routes())
         .route("/events", axum::routing::get(crate::events::events))
         .fallback(crate::passthrough::fallback)
         .method_not_allowed_fallback(|| async { ApiError::not_found("page not found") })

@@ -90,7 +90,8 @@ pub fn access_for(p: &str) -> Option<Access> {
         | path::NODE_STATE
         | path::DISPATCHER_SESSION
         | path::DISPATCHER_STATUS
-        | path::DISPATCHER_HEARTBEAT => Some(Access::Node),
+        | path::DISPATCHER_HEARTBEAT
+        | path::DISPATCHER_ATTACHMENTS => Some(Access::Node),
         path::RAFT_APPEND | path::RAFT_VOTE | path::RAFT_PRE_VOTE | path::RAFT_SNAPSHOT => {
             Some(Access::RaftMember)
         }
@@ -197,6 +198,7 @@ mod tests {
             (path::DISPATCHER_SESSION, Access::Node),
             (path::DISPATCHER_STATUS, Access::Node),
             (path::DISPATCHER_HEARTBEAT, Access::Node),
+            (path::DISPATCHER_ATTACHMENTS, Access::Node),
             (path::RAFT_APPEND, Access::RaftMember),
             (path::RAFT_VOTE, Access::RaftMember),
             (path::RAFT_PRE_VOTE, Access::RaftMember),

@@ -32,6 +32,10 @@ use crate::wire::{
     RenewRequest, RenewResponse, RootCaResponse, SnapshotRequest, path,
 };
 
+/// Extra time an attachment call gets over the client's timeout: the manager waits for its
+/// allocator before answering (up to 15 s).
+const ATTACH_SLACK: Duration = Duration::from_secs(20);
+
 /// Deadline of a call when the caller gives none: SwarmKit's dispatcher RPCs use seconds,
 /// and a slow manager should be skipped for another rather than waited on.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -234,6 +238,23 @@ impl ClusterClient {
     ) -> Result<HeartbeatResponse, ClientError> {
         self.call("heartbeat", addr, path::DISPATCHER_HEARTBEAT, req, None)
             .await
+    }
+
+    /// `/dispatcher/attachments`.
+    pub async fn attachments(
+        &self,
+        addr: &str,
+        req: &crate::wire::AttachmentRequest,
+    ) -> Result<crate::wire::AttachmentResponse, ClientError> {
+        self.call(
+            "network attachments",
+            addr,
+            path::DISPATCHER_ATTACHMENTS,
+            req,
+            // An attach waits for the leader's allocator.
+            Some(self.inner.timeout + ATTACH_SLACK),
+        )
+        .await
     }
 
     /// `/api/forward`.

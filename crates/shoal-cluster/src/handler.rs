@@ -18,9 +18,9 @@ use tokio::sync::mpsc;
 use crate::auth::{NodePeer, Standing};
 use crate::error::ClusterError;
 use crate::wire::{
-    ForwardRequest, ForwardResponse, HeartbeatRequest, JoinRequest, JoinResponse, NodeStateRequest,
-    NodeStateResponse, ProposeRequest, ProposeResponse, RenewRequest, RenewResponse,
-    SnapshotRequest,
+    AttachmentRequest, AttachmentResponse, ForwardRequest, ForwardResponse, HeartbeatRequest,
+    JoinRequest, JoinResponse, NodeStateRequest, NodeStateResponse, ProposeRequest,
+    ProposeResponse, RenewRequest, RenewResponse, SnapshotRequest,
 };
 
 /// Result of a handler operation.
@@ -95,6 +95,20 @@ pub trait ClusterHandler: Send + Sync + 'static {
         peer: NodePeer,
         req: HeartbeatRequest,
     ) -> HandlerResult<'_, HeartbeatResponse>;
+
+    /// `/dispatcher/attachments`: the network attachments of `peer`'s node (`req.node_id` is
+    /// `peer`'s). Served by any manager. The default refuses.
+    fn attachments(
+        &self,
+        _peer: NodePeer,
+        _req: AttachmentRequest,
+    ) -> HandlerResult<'_, AttachmentResponse> {
+        Box::pin(async {
+            Err(ClusterError::Unavailable(
+                "this node does not serve network attachments".into(),
+            ))
+        })
+    }
 
     /// `/api/forward` (managers only): run an Engine API write on the leader.
     fn forward(&self, peer: NodePeer, req: ForwardRequest) -> HandlerResult<'_, ForwardResponse>;

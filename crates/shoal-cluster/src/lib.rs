@@ -46,7 +46,7 @@ pub use server::ClusterServer;
 pub use session_stream::SessionStream;
 pub use tls::{ClientTlsSource, TlsCell, TlsSource};
 pub use wire::{
-    ForwardRequest, ForwardResponse, HeartbeatRequest, JoinRequest, JoinResponse, ManagerInfo,
-    NodeStateRequest, NodeStateResponse, ProposeRequest, ProposeResponse, RenewRequest,
-    RenewResponse, SnapshotRequest,
+    AttachmentRequest, AttachmentResponse, ForwardRequest, ForwardResponse, HeartbeatRequest,
+    JoinRequest, JoinResponse, ManagerInfo, NodeStateRequest, NodeStateResponse, ProposeRequest,
+    ProposeResponse, Refusal, RenewRequest, RenewResponse, SnapshotRequest,
 };

@@ -83,6 +83,7 @@ pub fn body_limit(endpoint: &str) -> usize {
         | path::NODE_STATE
         | path::DISPATCHER_SESSION
         | path::DISPATCHER_HEARTBEAT
+        | path::DISPATCHER_ATTACHMENTS
         | path::RAFT_VOTE
         | path::RAFT_PRE_VOTE => CONTROL_BODY_BYTES,
         path::DISPATCHER_STATUS | path::API_FORWARD => STATUS_BODY_BYTES,

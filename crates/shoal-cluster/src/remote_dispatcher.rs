@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::client::ClusterClient;
 use crate::error::{ClientError, ClusterError};
 use crate::session_stream::SessionStream;
-use crate::wire::HeartbeatRequest;
+use crate::wire::{AttachmentRequest, AttachmentResponse, HeartbeatRequest};
 
 /// Redirects followed within one call; more means leadership is flapping, so give up and let
 /// the agent's backoff retry.
@@ -145,6 +145,27 @@ impl RemoteDispatcher {
             last = err.to_string();
         }
         Err(SessionError::Unavailable(last))
+    }
+
+    /// `/dispatcher/attachments` for this node: served by any manager, tried in the same
+    /// order as the dispatcher's calls (the leader first).
+    pub async fn attachments(
+        &self,
+        req: AttachmentRequest,
+    ) -> Result<AttachmentResponse, SessionError> {
+        let node = req.node_id.clone();
+        let (_, answer) = self
+            .with_leader(
+                "network attachments",
+                &node,
+                SessionError::Unavailable,
+                move |client, addr| {
+                    let req = req.clone();
+                    Box::pin(async move { client.attachments(&addr, &req).await })
+                },
+            )
+            .await?;
+        Ok(answer)
     }
 
     fn spawn_reader(&self, addr: String, stream: SessionStream, tx: mpsc::Sender<Assignments>) {

@@ -26,8 +26,9 @@ use crate::handler::ClusterHandler;
 use crate::limits;
 use crate::ndjson::encode_line;
 use crate::wire::{
-    Ack, ForwardRequest, HeartbeatRequest, JoinRequest, NodeStateRequest, NodeStateResponse,
-    ProposeRequest, ProposeResponse, RenewRequest, RootCaResponse, SnapshotRequest, path,
+    Ack, AttachmentRequest, AttachmentResponse, ForwardRequest, HeartbeatRequest, JoinRequest,
+    NodeStateRequest, NodeStateResponse, ProposeRequest, ProposeResponse, RenewRequest,
+    RootCaResponse, SnapshotRequest, path,
 };
 
 /// Content type of the session stream.
@@ -55,6 +56,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(path::API_FORWARD, post(forward))
         .route(path::RAFT_PROPOSE, post(propose))
         .route(path::NODE_STATE, post(node_state))
+        .route(path::DISPATCHER_ATTACHMENTS, post(attachments))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
         // Bodies are read by `JsonBody` with each endpoint's own limit.
         .layer(DefaultBodyLimit::disable())
@@ -232,6 +234,16 @@ async fn heartbeat(
     let peer = node(&peer)?;
     auth::require_self(&peer, &req.node_id, path::DISPATCHER_HEARTBEAT)?;
     Ok(Json(s.handler.heartbeat(peer, req).await?))
+}
+
+async fn attachments(
+    State(s): State<AppState>,
+    Extension(peer): Extension<PeerIdentity>,
+    JsonBody(req): JsonBody<AttachmentRequest>,
+) -> Answer<AttachmentResponse> {
+    let peer = node(&peer)?;
+    auth::require_self(&peer, &req.node_id, path::DISPATCHER_ATTACHMENTS)?;
+    Ok(Json(s.handler.attachments(peer, req).await?))
 }
 
 async fn forward(

@@ -26,6 +26,32 @@ pub mod path {
     pub const API_FORWARD: &str = "/api/forward";
     pub const RAFT_PROPOSE: &str = "/raft/propose";
     pub const NODE_STATE: &str = "/node/state";
+    pub const DISPATCHER_ATTACHMENTS: &str = "/dispatcher/attachments";
+}
+
+/// `/dispatcher/attachments`: one operation on the attachments of `node_id` (the caller).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentRequest {
+    pub node_id: NodeId,
+    pub op: shoal_types::dispatch::AttachmentOp,
+}
+
+/// Answer of `/dispatcher/attachments`: the attachment made (`Attach`), the node's
+/// attachments (`List`), nothing otherwise; or why the control API refused, with the Engine
+/// API status and Docker's message, for the node to pass on to its user unchanged.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct AttachmentResponse {
+    #[serde(default)]
+    pub tasks: Vec<shoal_types::Task>,
+    #[serde(default)]
+    pub refusal: Option<Refusal>,
+}
+
+/// A refusal of the control API as the Engine API states it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    pub status: u16,
+    pub message: String,
 }
 
 /// Answer of `/join/ca`: the cluster's root certificate.

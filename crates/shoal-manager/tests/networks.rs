@@ -383,3 +383,97 @@ async fn a_task_stopping_on_another_node_leaves_this_nodes_endpoint_list() {
     );
     h.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_containers_attachment_gets_an_address_and_brings_its_network_to_the_node() {
+    let h = Harness::start(5).await;
+    let control = with_ingress(&h).await;
+    for (name, attachable) in [("front", true), ("back", false)] {
+        control
+            .create_network(NetworkCreateRequest {
+                name: name.into(),
+                attachable: Some(attachable),
+                ..Default::default()
+            })
+            .await
+            .expect("create network");
+    }
+    h.add_bare_node("n9").await;
+    let mut rx = h
+        .dispatcher
+        .session(SessionRequest {
+            node_id: "n9".into(),
+            description: Default::default(),
+        })
+        .await
+        .expect("session");
+    assert!(next_set(&mut rx).await.networks.is_empty());
+    let node = shoal_types::NodeId::from("n9");
+
+    let refused = control.attach(&node, "back", "x").await.expect_err("back");
+    assert_eq!(
+        refused.to_string(),
+        "Could not attach to network back: rpc error: code = PermissionDenied desc = network back not manually attachable"
+    );
+    assert!(control.attachments(&node).is_empty(), "nothing left behind");
+
+    let att = control
+        .attach(&node, "front", "/probe")
+        .await
+        .expect("attach");
+    assert_eq!(att.status.state, TaskState::Running);
+    let addr = att.networks[0].addresses[0].clone();
+    assert!(
+        addr.starts_with("10.0.1.") && addr.ends_with("/24"),
+        "{addr}"
+    );
+    control
+        .bind_attachment(&node, &att.id, "c0ffee")
+        .await
+        .expect("bind");
+
+    // The node gets the network and the endpoint, but no task to run.
+    let set = set_where(&mut rx, "front with the attachment", |s| {
+        net(s, "front").is_some_and(|n| n.endpoints.len() == 1)
+    })
+    .await;
+    assert!(set.tasks.is_empty(), "{:?}", set.tasks);
+    let ep = &net(&set, "front").expect("front").endpoints[0];
+    assert_eq!(ep.addr, addr.trim_end_matches("/24"));
+    assert!(ep.ready);
+    assert_eq!(ep.names, ["probe"]);
+
+    // No controller takes it for an orphan of a deleted service.
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let kept = control.attachments(&node);
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].attachment_container(), Some("c0ffee"));
+    assert_eq!(kept[0].desired_state, TaskState::Running);
+    // (the node sent no heartbeat meanwhile: it comes back with a new session)
+    let mut rx = h
+        .dispatcher
+        .session(SessionRequest {
+            node_id: "n9".into(),
+            description: Default::default(),
+        })
+        .await
+        .expect("session");
+
+    // The network is in use while the attachment exists.
+    let busy = control.remove_network("front").await.expect_err("in use");
+    assert!(busy.to_string().contains("is in use by task"), "{busy}");
+
+    // Another node may not release it; its own node does, and the network leaves the node.
+    control
+        .detach(&"n1".into(), std::slice::from_ref(&att.id))
+        .await
+        .expect("detach by another node");
+    assert_eq!(control.attachments(&node).len(), 1);
+    control
+        .detach(&node, std::slice::from_ref(&att.id))
+        .await
+        .expect("detach");
+    set_where(&mut rx, "no networks", |s| s.networks.is_empty()).await;
+    control.remove_network("front").await.expect("rm front");
+    h.stop().await;
+}

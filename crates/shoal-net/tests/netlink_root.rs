@@ -92,6 +92,7 @@ fn front(remote_tasks: &[&str]) -> NodeNetwork {
             })
             .collect(),
         services: vec![],
+        data_path_port: 0,
     }
 }
 

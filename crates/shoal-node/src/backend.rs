@@ -88,6 +88,17 @@ impl Backend for DaemonBackend {
         Some(self.1.clone())
     }
 
+    fn attaches(&self) -> bool {
+        self.0.attaches()
+    }
+
+    fn attachments(
+        &self,
+        op: shoal_types::dispatch::AttachmentOp,
+    ) -> BoxFuture<'_, Result<Vec<shoal_types::Task>, ApiError>> {
+        Box::pin(self.0.attachment_op(op))
+    }
+
     fn task_logs(
         &self,
         task: shoal_types::Task,

@@ -22,9 +22,10 @@ use openraft::raft::{
 };
 use shoal_agent::SessionError;
 use shoal_cluster::{
-    ClusterError, ClusterHandler, ForwardRequest, ForwardResponse, HandlerResult, HeartbeatRequest,
-    JoinRequest, JoinResponse, NodePeer, NodeStateRequest, NodeStateResponse, ProposeRequest,
-    ProposeResponse, RenewRequest, RenewResponse, SnapshotRequest, Standing,
+    AttachmentRequest, AttachmentResponse, ClusterError, ClusterHandler, ForwardRequest,
+    ForwardResponse, HandlerResult, HeartbeatRequest, JoinRequest, JoinResponse, NodePeer,
+    NodeStateRequest, NodeStateResponse, ProposeRequest, ProposeResponse, RenewRequest,
+    RenewResponse, SnapshotRequest, Standing,
 };
 use shoal_manager::{Dispatcher, DispatcherError};
 use shoal_raft::TypeConfig;
@@ -263,6 +264,17 @@ impl ClusterHandler for NodeHandler {
                 .await
                 .map_err(dispatcher_err)
         })
+    }
+
+    fn attachments(
+        &self,
+        _peer: NodePeer,
+        req: AttachmentRequest,
+    ) -> HandlerResult<'_, AttachmentResponse> {
+        // Any manager serves them: its store writes reach the leader.
+        Box::pin(
+            async move { Ok(crate::attachments::serve_remote(&self.runtime.control, req).await) },
+        )
     }
 
     fn forward(&self, _peer: NodePeer, _req: ForwardRequest) -> HandlerResult<'_, ForwardResponse> {

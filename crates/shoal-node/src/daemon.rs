@@ -231,6 +231,10 @@ impl Daemon {
         ));
         let mut tasks = JoinSet::new();
         tasks.spawn(crate::membership::run(Arc::downgrade(self), cancel.clone()));
+        tasks.spawn(crate::attachments::run(
+            Arc::downgrade(self),
+            cancel.clone(),
+        ));
         if let Some(rt) = self.runtime() {
             self.spawn_prober(&rt, &tls, &remote);
         }

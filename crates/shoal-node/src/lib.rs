@@ -15,6 +15,7 @@
 
 #![recursion_limit = "256"]
 
+mod attachments;
 pub mod autolock;
 mod backend;
 mod ca_sync;

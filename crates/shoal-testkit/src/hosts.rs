@@ -194,6 +194,12 @@ impl TestHosts {
     /// managers one at a time (each waits until host 0 sees it reachable), the rest as
     /// workers; then waits until every manager lists every node Ready.
     pub fn init_swarm(&mut self, managers: usize) -> anyhow::Result<()> {
+        self.init_swarm_with(managers, &[])
+    }
+
+    /// [`init_swarm`](Self::init_swarm) with more `swarm init` flags on host 0 (for example
+    /// `--data-path-port 7789`).
+    pub fn init_swarm_with(&mut self, managers: usize, init_args: &[&str]) -> anyhow::Result<()> {
         let n = self.hosts.len();
         anyhow::ensure!(
             (1..=n).contains(&managers),
@@ -201,9 +207,10 @@ impl TestHosts {
         );
         let first = self.hosts[0].daemon();
         let first_addr = format!("{}:{CLUSTER_PORT}", self.hosts[0].addr());
-        first
-            .shoal(&["swarm", "init", "--advertise-addr", &self.hosts[0].addr()])
-            .ok()?;
+        let advertise = self.hosts[0].addr();
+        let mut init = vec!["swarm", "init", "--advertise-addr", advertise.as_str()];
+        init.extend_from_slice(init_args);
+        first.shoal(&init).ok()?;
         let swarm = get_json(first, "/v1.44/swarm")?;
         let token = |k: &str| {
             swarm["JoinTokens"][k]

@@ -83,6 +83,9 @@ pub struct NodeNetwork {
     pub endpoints: Vec<NetEndpoint>,
     /// Every service with tasks on the network: names, VIPs, published ports.
     pub services: Vec<NetService>,
+    /// The UDP port of the network's VXLAN traffic: the cluster's `DataPathPort`
+    /// (`swarm init --data-path-port`); 0 means Docker's default, 4789.
+    pub data_path_port: u16,
 }
 
 /// A node taking part in a network.
@@ -156,4 +159,25 @@ pub struct NetPort {
     /// An ingress TCP port the service's `com.shoal.proxy-protocol` label names: the mesh
     /// serves it with a userspace proxy that sends the task a PROXY protocol v2 header.
     pub proxy_protocol: bool,
+}
+
+/// What a node asks of its network attachments (a manager's control API serves it):
+/// addresses on attachable networks for containers its engine runs outside any service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AttachmentOp {
+    /// Reserve an address on `network` (id or name) for the container `container_name` (may
+    /// be empty); answered with the attachment once it has its address.
+    Attach {
+        network: String,
+        container_name: String,
+    },
+    /// Record the engine's id of the container attachment `task_id` belongs to.
+    Bind {
+        task_id: TaskId,
+        container_id: String,
+    },
+    /// Release these attachments (their containers are gone).
+    Detach { task_ids: Vec<TaskId> },
+    /// The node's attachments.
+    List,
 }

@@ -106,6 +106,23 @@ impl Task {
         }
     }
 
+    /// Whether this task is a network attachment (SwarmKit's `Runtime: attachment`): an
+    /// address on one network reserved for a container started outside any service
+    /// (`docker run --network NAME` on an attachable network). It has no service, is bound to
+    /// its node from creation, and is never run by an agent.
+    pub fn is_attachment(&self) -> bool {
+        self.spec.network_attachment_spec.is_some()
+    }
+
+    /// The id of the container an attachment belongs to, once the engine created it.
+    pub fn attachment_container(&self) -> Option<&str> {
+        self.spec
+            .network_attachment_spec
+            .as_ref()
+            .and_then(|s| s.container_id.as_deref())
+            .filter(|c| !c.is_empty())
+    }
+
     /// The task name shown by `service ps`: `<service>.<slot>` or `<service>.<node id>`.
     pub fn display_name(&self) -> String {
         if self.slot > 0 {

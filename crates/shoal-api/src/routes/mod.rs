@@ -1,6 +1,7 @@
 //! Route groups, one module each.
 
 pub mod configs;
+pub mod containers;
 pub mod networks;
 pub mod nodes;
 pub mod secrets;

@@ -25,6 +25,9 @@ use tokio_util::sync::CancellationToken;
 /// `Status.Message` of a task waiting for the scheduler (SwarmKit's words).
 pub const PENDING_MESSAGE: &str = "pending task scheduling";
 
+/// `Status.Message` of a network attachment once its address is allocated.
+pub const ATTACHED_MESSAGE: &str = "attached";
+
 /// Whether the allocator should advance `task`: NEW and still wanted. A task shut down before
 /// it was allocated stays NEW and is reaped.
 pub fn needs_allocation(task: &Task) -> bool {
@@ -322,6 +325,9 @@ fn allocate_task(
     if !needs_allocation(&task) {
         return Ok(());
     }
+    if task.is_attachment() {
+        return allocate_attachment(tx, pools, task, stamp);
+    }
     let Some(svc) = tx.service(task.service_id.as_str()) else {
         // Its service is gone: the orchestrator shuts the task down.
         return Ok(());
@@ -346,6 +352,34 @@ fn allocate_task(
     task.endpoint = Some(endpoint);
     task.status.state = TaskState::Pending;
     task.status.message = PENDING_MESSAGE.to_string();
+    task.status.timestamp = stamp.to_string();
+    tx.update(Object::Task(task))?;
+    Ok(())
+}
+
+/// A network attachment gets its address on its one network and is RUNNING at once: it is
+/// already bound to its node and nothing runs for it (the container is the engine's).
+fn allocate_attachment(
+    tx: &mut Tx<'_>,
+    pools: &mut Allocations,
+    mut task: Task,
+    stamp: &str,
+) -> Result<(), TaskOutcome> {
+    match pools.task_networks(&task, &shoal_types::Service::default()) {
+        Ok(networks) if !networks.is_empty() => task.networks = networks,
+        Ok(_) => {
+            // Its network is gone (or was the ingress network): nothing to hold.
+            tracing::warn!(task = %task.id, "network attachment names no attachable network");
+            return Ok(());
+        }
+        Err(AllocError::Waiting(what)) => return Err(TaskOutcome::Wait(what)),
+        Err(AllocError::Failed(err)) => {
+            tracing::error!(task = %task.id, error = %err, "cannot allocate the attachment's address");
+            return Err(TaskOutcome::Wait(err));
+        }
+    }
+    task.status.state = TaskState::Running;
+    task.status.message = ATTACHED_MESSAGE.to_string();
     task.status.timestamp = stamp.to_string();
     tx.update(Object::Task(task))?;
     Ok(())

@@ -15,6 +15,9 @@ pub enum ControlError {
     /// 409.
     #[error("{0}")]
     Conflict(String),
+    /// 403: not allowed (a container joining a network that is not attachable).
+    #[error("{0}")]
+    Forbidden(String),
     /// 503.
     #[error("{0}")]
     Unavailable(String),

@@ -2,6 +2,7 @@
 //! `controlapi` does it. Validation happens here, before anything is proposed, so a rejected
 //! request changes nothing; every write goes through the store (and so through raft).
 
+pub mod attachments;
 mod cluster;
 mod configs;
 pub mod defaults;

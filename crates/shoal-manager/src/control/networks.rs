@@ -210,8 +210,8 @@ impl Control {
         Ok(id)
     }
 
-    /// `DELETE /networks/{id}`: refused while a service uses the network (swarmkit's
-    /// FailedPrecondition, a 400), and for the ingress network while a service publishes a
+    /// `DELETE /networks/{id}`: refused while a service or a container's attachment uses the
+    /// network (swarmkit's FailedPrecondition, a 400), and for the ingress network while a service publishes a
     /// port in ingress mode.
     pub async fn remove_network(&self, input: &str) -> Result<(), ControlError> {
         let net = self.resolve_network(input)?;
@@ -230,6 +230,18 @@ impl Control {
         if let Some((svc, _)) = self.network_users(&net).into_iter().next() {
             return Err(ControlError::Invalid(format!(
                 "rpc error: code = FailedPrecondition desc = network {} is in use by service {svc}",
+                net.id
+            )));
+        }
+        if let Some(task) = self.store.view(|t| {
+            t.tasks
+                .find("network", &net.id)
+                .into_iter()
+                .find(|t| t.is_attachment())
+                .map(|t| t.id.clone())
+        }) {
+            return Err(ControlError::Invalid(format!(
+                "rpc error: code = FailedPrecondition desc = network {} is in use by task {task}",
                 net.id
             )));
         }

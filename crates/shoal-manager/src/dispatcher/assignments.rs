@@ -145,7 +145,15 @@ pub fn network_view(t: &Tables, net: &Network) -> NodeNetwork {
         let Some(att) = task.networks.iter().find(|a| a.network_id == net.id) else {
             continue;
         };
-        let mut names = vec![task.container_name()];
+        // An attachment answers to its container's name, when `docker run --name` gave one.
+        let mut names: Vec<String> = if task.is_attachment() {
+            Some(task.name.clone())
+                .filter(|n| !n.is_empty())
+                .into_iter()
+                .collect()
+        } else {
+            vec![task.container_name()]
+        };
         names.extend(hostname(t, task));
         members.insert(task.node_id.as_str());
         services.insert(task.service_id.as_str());
@@ -201,6 +209,10 @@ pub fn network_view(t: &Tables, net: &Network) -> NodeNetwork {
         nodes,
         endpoints,
         services,
+        data_path_port: t
+            .cluster()
+            .and_then(|c| u16::try_from(c.data_path_port).ok())
+            .unwrap_or(0),
     }
 }
 
@@ -343,6 +355,13 @@ pub fn touched_networks(event: &Event, out: &mut BTreeSet<String>, everyone: &mu
         }
         _ => {}
     }
+}
+
+/// The tasks of `placed` an agent runs: all but network attachments, which reserve an address
+/// for a container the node's engine runs by itself (they only add their network and
+/// endpoint to the node's set).
+pub fn agent_tasks(placed: Vec<Task>) -> Vec<Task> {
+    placed.into_iter().filter(|t| !t.is_attachment()).collect()
 }
 
 /// The complete set a node must know about: every task placed on it that has reached

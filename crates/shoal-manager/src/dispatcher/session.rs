@@ -6,7 +6,9 @@
 //! sessions each filtering every one of 50,000 task writes cost the leader more than
 //! everything else it does.
 
-use super::assignments::{NetViews, assigned_tasks, node_networks, referenced, sets_differ};
+use super::assignments::{
+    NetViews, agent_tasks, assigned_tasks, node_networks, referenced, sets_differ,
+};
 use parking_lot::Mutex;
 use shoal_store::StoreHandle;
 use shoal_types::dispatch::Assignments;
@@ -48,9 +50,10 @@ impl Stream {
                     .cluster()
                     .map(|c| c.heartbeat_period_ns())
                     .unwrap_or(shoal_types::cluster::DEFAULT_HEARTBEAT_NS);
-                let tasks = assigned_tasks(t, &self.node_id);
+                let placed = assigned_tasks(t, &self.node_id);
+                let networks = node_networks(t, &self.node_id, &placed, &self.views);
+                let tasks = agent_tasks(placed);
                 let deps = referenced(t, &tasks);
-                let networks = node_networks(t, &self.node_id, &tasks, &self.views);
                 (tasks, (period / 1_000_000).max(1) as u64, deps, networks)
             });
             // Membership first, so a change landing while the set is sent still wakes us.

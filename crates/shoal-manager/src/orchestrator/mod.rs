@@ -102,13 +102,15 @@ pub fn new_task(
 }
 
 /// Ids of services that have tasks still wanted (desired state below REMOVE) but no longer
-/// exist: deleted while no orchestrator was watching.
+/// exist: deleted while no orchestrator was watching. Network attachments have no service
+/// and are not orphans.
 pub fn orphaned_services(tables: &shoal_store::Tables) -> BTreeSet<ServiceId> {
     tables
         .tasks
         .iter()
         .filter(|t| {
             t.desired_state < TaskState::Remove
+                && !t.is_attachment()
                 && tables.services.get(t.service_id.as_str()).is_none()
         })
         .map(|t| t.service_id.clone())

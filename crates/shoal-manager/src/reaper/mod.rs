@@ -121,7 +121,8 @@ impl Controller for TaskReaper {
                     if is_history(task) {
                         slots.insert(slot_key(task));
                     }
-                    if t.services.get(task.service_id.as_str()).is_none() {
+                    // Network attachments have no service; they leave with their container.
+                    if t.services.get(task.service_id.as_str()).is_none() && !task.is_attachment() {
                         deleted.insert(task.service_id.clone());
                     }
                 }
@@ -137,7 +138,7 @@ impl Controller for TaskReaper {
                 return Ok(());
             };
             let has_service = tx.service(task.service_id.as_str()).is_some();
-            if !deletable(has_service, &task) {
+            if task.is_attachment() || !deletable(has_service, &task) {
                 return Ok(());
             }
             tx.delete(Kind::Task, id.as_str())

@@ -103,6 +103,16 @@ pub fn local_address(networks: &[NodeNetwork], node_id: &NodeId) -> Option<Ipv4A
         .find_map(|n| n.addr.parse().ok())
 }
 
+/// The VXLAN UDP port of `n`: the cluster's data-path port when the managers sent one, else
+/// `default`.
+pub fn vxlan_port(n: &NodeNetwork, default: u16) -> u16 {
+    if n.data_path_port == 0 {
+        default
+    } else {
+        n.data_path_port
+    }
+}
+
 fn parse_cidr(cidr: &str) -> Option<(Ipv4Addr, u8)> {
     let (ip, len) = cidr.split_once('/')?;
     let len: u8 = len.parse().ok().filter(|l| (1..=32).contains(l))?;
@@ -110,7 +120,8 @@ fn parse_cidr(cidr: &str) -> Option<(Ipv4Addr, u8)> {
 }
 
 /// The desired state for `networks` on the node whose data-path address is `local`, with
-/// VXLAN traffic on UDP `port`.
+/// VXLAN traffic on UDP `port` unless a network names the cluster's own port
+/// ([`NodeNetwork::data_path_port`], from `swarm init --data-path-port`).
 ///
 /// Encrypted networks are refused (their traffic must never cross the LAN in clear text and
 /// this node cannot encrypt it yet), as are networks whose VNI or gateway is unusable. Peers
@@ -194,7 +205,7 @@ pub fn plan(networks: &[NodeNetwork], local: Ipv4Addr, port: u16) -> Plan {
             gateway,
             prefix_len,
             local,
-            port,
+            port: vxlan_port(n, port),
             peers,
         });
     }

@@ -196,6 +196,7 @@ fn network(id: &str, name: &str, vni: u32, subnet: u8, remote_tasks: &[&str]) ->
             })
             .collect(),
         services: vec![],
+        data_path_port: 0,
     }
 }
 
