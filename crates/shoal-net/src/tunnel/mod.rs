@@ -36,7 +36,7 @@ mod plan_tests;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 pub use device::{Tunnel, TunnelOptions};
-pub use keys::NodeKey;
+pub use keys::{NodeKey, decode_key};
 pub use plan::{Peer, TunnelConfig, plan};
 
 /// The UDP port WireGuard datagrams between nodes use unless configured otherwise.
@@ -55,6 +55,10 @@ pub const TUNNEL_PREFIX: (Ipv6Addr, u8) = (Ipv6Addr::new(0xfd5e, 0xa1, 0, 0, 0, 
 /// its MTU. A network with a larger MTU (`com.docker.network.driver.mtu`) therefore costs fewer
 /// packets per byte, which is what bounds a userspace tunnel's throughput.
 pub const TUNNEL_MTU: u32 = 65_000;
+
+/// The largest MTU of an encrypted network: its VXLAN packets (MTU + 14 bytes of Ethernet,
+/// 8 of VXLAN, 8 of UDP, 40 of IPv6) must fit the tunnel device.
+pub const MAX_NETWORK_MTU: u32 = TUNNEL_MTU - 70;
 
 /// The bytes WireGuard adds to each packet (header and authentication tag).
 pub const WIREGUARD_OVERHEAD: usize = 32;
