@@ -11,7 +11,9 @@
 //! - the VXLAN device of an encrypted network uses the node's own tunnel address as its local
 //!   address and the peers' tunnel addresses as forwarding destinations, so its UDP packets
 //!   enter the TUN device, are encrypted there and leave as WireGuard datagrams to the peer's
-//!   LAN address;
+//!   LAN address; a guard table (nftables `ip6 shoal_tunnel`) drops packets to or from tunnel
+//!   addresses that did not come out of the TUN device, so nothing can reach the VXLAN
+//!   sockets of encrypted networks in clear text from the LAN;
 //! - a node's key pair ([`NodeKey`]) is made on the node and kept in its data root (mode 0600);
 //!   only the public key leaves the node, through the store ([`NetNode::key`]).
 //!
