@@ -165,8 +165,11 @@ fn encrypted_networks_hide_payloads_from_the_lan_rotate_keys_and_drop_removed_no
         "the encrypted fetch returned {} lines",
         body.lines().count()
     );
+    // The canary is every ~30 bytes of the body: any part of it captured in clear would show
+    // it, so the capture need not hold every frame (a burst of fragments may lose a few to the
+    // capture socket), only most of the transfer.
     assert!(
-        pcap.len() > body.len(),
+        pcap.len() > body.len() / 2,
         "the capture ({} bytes) did not see the transfer ({} bytes)",
         pcap.len(),
         body.len()
