@@ -4,7 +4,7 @@
 use crate::backoff::Backoff;
 use crate::clock::{Clock, SystemClock};
 use crate::config::AgentConfig;
-use crate::dataplane::{DataPlane, NoDataPlane, refused_networks};
+use crate::dataplane::{DataPlane, NoDataPlane};
 use crate::dispatcher::DispatcherClient;
 use crate::executor::Executor;
 use crate::reporter;
@@ -182,6 +182,7 @@ impl Agent {
         let request = SessionRequest {
             node_id: self.node_id.clone(),
             description,
+            tunnel_key: self.data_plane.tunnel_key().unwrap_or_default(),
         };
         tokio::select! {
             biased;
@@ -273,18 +274,11 @@ impl Agent {
     /// Applies `networks` to the data plane and records what failed for the runners; false
     /// when cancelled first.
     async fn apply_networks(&self, networks: &[NodeNetwork], cancel: &CancellationToken) -> bool {
-        let refused = refused_networks(networks);
-        let allowed: Vec<NodeNetwork> = networks
-            .iter()
-            .filter(|n| !refused.contains_key(&n.network.id))
-            .cloned()
-            .collect();
-        let mut failures = tokio::select! {
+        let failures = tokio::select! {
             biased;
             _ = cancel.cancelled() => return false,
-            f = self.data_plane.apply(&allowed) => f,
+            f = self.data_plane.apply(networks) => f,
         };
-        failures.extend(refused);
         for (id, reason) in &failures {
             warn!(network.id = %id, error = %reason, "network not set up on this node");
         }

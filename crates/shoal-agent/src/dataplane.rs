@@ -6,7 +6,8 @@
 //! again every [`AgentConfig::network_resync`](crate::AgentConfig) so that devices and engine
 //! networks left by departed tasks are removed once their containers are gone. A task attached
 //! to a network that could not be set up fails at prepare with the reason
-//! ([`network_error`]).
+//! ([`network_error`]). Encrypted networks go to the data plane like the others: it carries
+//! them through its encrypted tunnel or fails them with the reason, never in clear text.
 
 use futures::future::BoxFuture;
 use shoal_types::Task;
@@ -22,6 +23,14 @@ pub trait DataPlane: Send + Sync + 'static {
     /// are torn down where nothing uses them any more). Idempotent. Returns the networks that
     /// could not be set up, with the reason.
     fn apply<'a>(&'a self, networks: &'a [NodeNetwork]) -> BoxFuture<'a, NetworkFailures>;
+
+    /// This node's WireGuard public key (base64) for encrypted networks, sent to the
+    /// dispatcher when a session opens so that peers can reach the node through the tunnel;
+    /// `None` when the data plane has none (then this node takes no part in encrypted
+    /// traffic: its peers leave it out, and it fails its own tasks on encrypted networks).
+    fn tunnel_key(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A node without an overlay data plane (several daemons sharing one engine): networks are
@@ -33,24 +42,6 @@ impl DataPlane for NoDataPlane {
     fn apply<'a>(&'a self, _networks: &'a [NodeNetwork]) -> BoxFuture<'a, NetworkFailures> {
         Box::pin(async { NetworkFailures::new() })
     }
-}
-
-/// Networks this node refuses whatever its data plane: encrypted networks, because their
-/// traffic must never cross the LAN in clear text and no encrypted tunnel exists yet.
-pub fn refused_networks(networks: &[NodeNetwork]) -> NetworkFailures {
-    networks
-        .iter()
-        .filter(|n| n.network.is_encrypted())
-        .map(|n| {
-            (
-                n.network.id.clone(),
-                format!(
-                    "encrypted overlay networks are not supported yet (network {} is never carried in clear text)",
-                    n.network.name()
-                ),
-            )
-        })
-        .collect()
 }
 
 /// Why `task` cannot run here: the first of its networks that failed, named (the task's
@@ -75,26 +66,7 @@ pub fn network_error(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shoal_types::network::ENCRYPTED_OPTION;
-    use shoal_types::{Network, NetworkAttachment};
-
-    fn node_network(id: &str, name: &str, encrypted: bool) -> NodeNetwork {
-        let mut network = Network {
-            id: id.into(),
-            ..Default::default()
-        };
-        network.spec.name = name.into();
-        if encrypted {
-            network
-                .spec
-                .options
-                .insert(ENCRYPTED_OPTION.into(), String::new());
-        }
-        NodeNetwork {
-            network,
-            ..Default::default()
-        }
-    }
+    use shoal_types::NetworkAttachment;
 
     fn task_on(ids: &[&str]) -> Task {
         Task {
@@ -108,19 +80,6 @@ mod tests {
                 .collect(),
             ..Default::default()
         }
-    }
-
-    #[test]
-    fn encrypted_networks_are_refused_by_name() {
-        let refused = refused_networks(&[
-            node_network("n1", "front", false),
-            node_network("n2", "vault", true),
-        ]);
-        assert_eq!(refused.keys().collect::<Vec<_>>(), vec!["n2"]);
-        assert_eq!(
-            refused["n2"],
-            "encrypted overlay networks are not supported yet (network vault is never carried in clear text)"
-        );
     }
 
     #[test]

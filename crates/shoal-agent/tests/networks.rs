@@ -1,6 +1,7 @@
 //! Agent scenarios about networks: the set's networks reach the data plane before its tasks
-//! are prepared, and a task on a network that could not be set up (or that the node refuses,
-//! as an encrypted one) fails with an error naming the network.
+//! are prepared (encrypted ones too: the data plane carries them through its tunnel or fails
+//! them), a task on a network that could not be set up fails with an error naming the network,
+//! and the data plane's tunnel key is sent to the dispatcher when a session opens.
 
 #![allow(clippy::unwrap_used)]
 
@@ -22,6 +23,8 @@ use tokio_util::sync::CancellationToken;
 struct RecordingDataPlane {
     applied: Mutex<Vec<Vec<String>>>,
     failing: Vec<String>,
+    /// The tunnel key it reports.
+    key: Option<String>,
     /// How many containers the executor had created at each apply.
     creates_at_apply: Mutex<Vec<usize>>,
     exec: Option<Arc<FakeExecutor>>,
@@ -40,15 +43,24 @@ impl DataPlane for RecordingDataPlane {
                 .iter()
                 .filter(|n| self.failing.contains(&n.network.id))
                 .map(|n| {
-                    (
-                        n.network.id.clone(),
-                        "adding bridge shbr9: File exists".into(),
-                    )
+                    let reason = if n.network.is_encrypted() {
+                        TUNNEL_FAILURE
+                    } else {
+                        "adding bridge shbr9: File exists"
+                    };
+                    (n.network.id.clone(), reason.into())
                 })
                 .collect()
         })
     }
+
+    fn tunnel_key(&self) -> Option<String> {
+        self.key.clone()
+    }
 }
+
+const TUNNEL_FAILURE: &str =
+    "encrypted overlay: cannot create the tunnel device shwg0: No such file or directory";
 
 fn node_network(id: &str, name: &str) -> NodeNetwork {
     let mut network = Network {
@@ -79,7 +91,7 @@ async fn networks_are_applied_first_and_failed_networks_fail_their_tasks_by_name
     let exec = Arc::new(FakeExecutor::default());
     let disp = Arc::new(FakeDispatcher::default());
     let plane = Arc::new(RecordingDataPlane {
-        failing: vec!["n2".into()],
+        failing: vec!["n2".into(), "n3".into()],
         exec: Some(exec.clone()),
         ..Default::default()
     });
@@ -122,11 +134,11 @@ async fn networks_are_applied_first_and_failed_networks_fail_their_tasks_by_name
     );
     assert_eq!(
         disp.latest("t3").unwrap().err,
-        "network vault could not be set up on this node: encrypted overlay networks are not supported yet (network vault is never carried in clear text)"
+        format!("network vault could not be set up on this node: {TUNNEL_FAILURE}")
     );
-    // The encrypted network never reached the data plane; the others did, before any
-    // container was created.
-    assert_eq!(plane.applied.lock()[0], vec!["n1", "n2"]);
+    // Every network reached the data plane, the encrypted one too, before any container was
+    // created.
+    assert_eq!(plane.applied.lock()[0], vec!["n1", "n2", "n3"]);
     assert_eq!(plane.creates_at_apply.lock()[0], 0);
     assert_eq!(exec.creates(), 1);
     assert_eq!(exec.phase("t1"), Some(Phase::Running));
@@ -158,6 +170,48 @@ async fn the_network_set_is_applied_again_periodically() {
         applied.iter().filter(|s| s.as_slice() == ["n1"]).count() >= 3
     })
     .await;
+    cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(5), handle)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_data_planes_tunnel_key_is_sent_when_a_session_opens() {
+    let exec = Arc::new(FakeExecutor::default());
+    let disp = Arc::new(FakeDispatcher::default());
+    let plane = Arc::new(RecordingDataPlane {
+        key: Some("bm9kZS1rZXk=".into()),
+        ..Default::default()
+    });
+    let cancel = CancellationToken::new();
+    let agent = Agent::new(NODE.into(), exec, disp.clone())
+        .with_config(fast_config())
+        .with_data_plane(plane);
+    let handle = tokio::spawn(agent.run(cancel.clone()));
+    let d = disp.clone();
+    eventually("a session", || d.sessions() >= 1).await;
+    // A new session (leader change) carries it again.
+    disp.close_session();
+    let d = disp.clone();
+    eventually("a second session", || d.sessions() >= 2).await;
+    assert_eq!(disp.tunnel_keys()[..2], ["bm9kZS1rZXk=", "bm9kZS1rZXk="]);
+    cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(5), handle)
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Without a data plane, the node publishes no key.
+    let disp = Arc::new(FakeDispatcher::default());
+    let cancel = CancellationToken::new();
+    let agent = Agent::new(NODE.into(), Arc::new(FakeExecutor::default()), disp.clone())
+        .with_config(fast_config());
+    let handle = tokio::spawn(agent.run(cancel.clone()));
+    let d = disp.clone();
+    eventually("a session", || d.sessions() >= 1).await;
+    assert_eq!(disp.tunnel_keys()[0], "");
     cancel.cancel();
     tokio::time::timeout(Duration::from_secs(5), handle)
         .await

@@ -171,6 +171,7 @@ impl SimAgent {
             let request = SessionRequest {
                 node_id: self.node_id.clone(),
                 description: self.description.clone(),
+                tunnel_key: String::new(),
             };
             let opened = tokio::select! {
                 biased;

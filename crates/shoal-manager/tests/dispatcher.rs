@@ -43,6 +43,7 @@ async fn the_assignment_set_is_complete_and_follows_desired_state() {
         .session(SessionRequest {
             node_id: "n9".into(),
             description: Default::default(),
+            tunnel_key: String::new(),
         })
         .await
         .expect("session");
@@ -81,6 +82,7 @@ async fn the_assignment_set_is_complete_and_follows_desired_state() {
         .session(SessionRequest {
             node_id: "n9".into(),
             description: Default::default(),
+            tunnel_key: String::new(),
         })
         .await
         .expect("a second session");
@@ -153,6 +155,7 @@ async fn an_unknown_node_cannot_open_a_session() {
         .session(SessionRequest {
             node_id: "ghost".into(),
             description: Default::default(),
+            tunnel_key: String::new(),
         })
         .await;
     assert!(matches!(err, Err(DispatcherError::NodeNotRegistered(_))));

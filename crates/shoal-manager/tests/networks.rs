@@ -207,6 +207,7 @@ async fn a_node_is_sent_its_networks_endpoints_and_follows_them_within_a_second(
         .session(SessionRequest {
             node_id: "n9".into(),
             description: Default::default(),
+            tunnel_key: "a2V5LTE=".into(),
         })
         .await
         .expect("session");
@@ -253,6 +254,26 @@ async fn a_node_is_sent_its_networks_endpoints_and_follows_them_within_a_second(
     assert_eq!(front.services[0].ports[0].published, 8080);
     assert_eq!(front.nodes.len(), 1);
     assert_eq!(front.nodes[0].gateway, "10.0.1.254");
+    // The tunnel key the node published with its session is in every network's node list.
+    assert_eq!(front.nodes[0].key, "a2V5LTE=");
+    let stored = h
+        .store
+        .view(|t| t.nodes.get("n9").map(|n| n.tunnel_key.clone()));
+    assert_eq!(stored.as_deref(), Some("a2V5LTE="));
+    // A new session with a new key (the node restarted: key rotation) replaces it.
+    rx = h
+        .dispatcher
+        .session(SessionRequest {
+            node_id: "n9".into(),
+            description: Default::default(),
+            tunnel_key: "a2V5LTI=".into(),
+        })
+        .await
+        .expect("second session");
+    let set = set_where(&mut rx, "the new key in front's node list", |s| {
+        net(s, "front").is_some_and(|n| n.nodes.iter().all(|n| n.key == "a2V5LTI="))
+    })
+    .await;
 
     // Both tasks run: both endpoints become ready.
     let report = |state: TaskState| {
@@ -340,6 +361,7 @@ async fn a_task_stopping_on_another_node_leaves_this_nodes_endpoint_list() {
         .session(SessionRequest {
             node_id: "n9".into(),
             description: Default::default(),
+            tunnel_key: String::new(),
         })
         .await
         .expect("session");

@@ -70,6 +70,7 @@ async fn one_status_batch_for_300_tasks_with_a_16_kib_spec_commits() {
         .session(SessionRequest {
             node_id: "n1".into(),
             description: Default::default(),
+            tunnel_key: String::new(),
         })
         .await
         .expect("a session for n1");

@@ -16,6 +16,7 @@ async fn session(h: &Harness, node: &str) -> Receiver<Assignments> {
         .session(SessionRequest {
             node_id: node.into(),
             description: Default::default(),
+            tunnel_key: String::new(),
         })
         .await
         .expect("session")

@@ -20,7 +20,7 @@ use rtnetlink::packet_route::neighbour::{
 };
 use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVxlan};
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The kernel's overlay state over a netlink socket.
 #[derive(Clone)]
@@ -106,10 +106,13 @@ impl Netlink {
                 local,
                 port,
                 mtu,
-            } => link
-                .add(
-                    LinkVxlan::new(name, *vni)
-                        .local(*local)
+            } => {
+                let builder = match local {
+                    IpAddr::V4(ip) => LinkVxlan::new(name, *vni).local(*ip),
+                    IpAddr::V6(ip) => LinkVxlan::new(name, *vni).local6(*ip),
+                };
+                link.add(
+                    builder
                         .port(*port)
                         .learning(false)
                         .proxy(true)
@@ -118,7 +121,10 @@ impl Netlink {
                 )
                 .execute()
                 .await
-                .map_err(failed(format!("adding VXLAN device {name} (VNI {vni})"))),
+                .map_err(failed(format!(
+                    "adding VXLAN device {name} (VNI {vni}, local {local})"
+                )))
+            }
             Op::SetLink {
                 name,
                 mac,
@@ -190,7 +196,7 @@ impl Netlink {
                 self.handle
                     .neighbours()
                     .add_bridge(index, &mac.0)
-                    .destination(IpAddr::V4(*dst))
+                    .destination(*dst)
                     .flags(NeighbourFlags::Own)
                     .replace()
                     .execute()
@@ -212,7 +218,7 @@ impl Netlink {
                 msg.attributes
                     .push(NeighbourAttribute::LinkLayerAddress(mac.0.to_vec()));
                 msg.attributes
-                    .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(
+                    .push(NeighbourAttribute::Destination(NeighbourAddress::from(
                         *dst,
                     )));
                 ignore_missing(self.handle.neighbours().del(msg).execute().await)
@@ -306,7 +312,8 @@ fn link_kind(infos: &[LinkInfo]) -> LinkKind {
                 for a in attrs {
                     match a {
                         InfoVxlan::Id(id) => vx.vni = *id,
-                        InfoVxlan::Local(ip) => vx.local = Some(*ip),
+                        InfoVxlan::Local(ip) => vx.local = Some(IpAddr::V4(*ip)),
+                        InfoVxlan::Local6(ip) => vx.local = Some(IpAddr::V6(*ip)),
                         InfoVxlan::Port(p) => vx.port = *p,
                         InfoVxlan::Learning(l) => vx.learning = *l,
                         InfoVxlan::Proxy(p) => vx.proxy = *p,
@@ -330,18 +337,30 @@ fn address_of(msg: &AddressMessage) -> Option<Ipv4Addr> {
     })
 }
 
-fn neighbour_parts(msg: &NeighbourMessage) -> (Option<Mac>, Option<Ipv4Addr>) {
+fn neighbour_parts(msg: &NeighbourMessage) -> (Option<Mac>, Option<IpAddr>) {
     let mut mac = None;
     let mut ip = None;
     for a in &msg.attributes {
         match a {
             NeighbourAttribute::LinkLayerAddress(bytes) => mac = Mac::from_bytes(bytes),
-            NeighbourAttribute::Destination(NeighbourAddress::Inet(v4)) => ip = Some(*v4),
-            // In AF_BRIDGE dumps the VTEP address arrives unparsed.
+            NeighbourAttribute::Destination(NeighbourAddress::Inet(v4)) => {
+                ip = Some(IpAddr::V4(*v4))
+            }
+            NeighbourAttribute::Destination(NeighbourAddress::Inet6(v6)) => {
+                ip = Some(IpAddr::V6(*v6))
+            }
+            // In AF_BRIDGE dumps the VTEP address arrives unparsed: 4 bytes for IPv4, 16 for
+            // the tunnel addresses of encrypted networks.
             NeighbourAttribute::Destination(NeighbourAddress::Other(bytes)) => {
-                ip = <[u8; 4]>::try_from(bytes.as_slice())
-                    .ok()
-                    .map(Ipv4Addr::from);
+                ip = match bytes.len() {
+                    4 => <[u8; 4]>::try_from(bytes.as_slice())
+                        .ok()
+                        .map(|b| IpAddr::V4(Ipv4Addr::from(b))),
+                    16 => <[u8; 16]>::try_from(bytes.as_slice())
+                        .ok()
+                        .map(|b| IpAddr::V6(Ipv6Addr::from(b))),
+                    _ => None,
+                };
             }
             _ => {}
         }
@@ -415,7 +434,7 @@ impl Kernel for Netlink {
                 if msg.header.state != NeighbourState::Permanent {
                     continue;
                 }
-                if let (Some(mac), Some(ip)) = neighbour_parts(&msg) {
+                if let (Some(mac), Some(IpAddr::V4(ip))) = neighbour_parts(&msg) {
                     observed
                         .neighbours
                         .entry(name.clone())

@@ -5,12 +5,12 @@
 
 use shoal_net::Netlink;
 use shoal_net::mac::Mac;
-use shoal_net::overlay::{Kernel, LinkKind, Outcome, VXLAN_PORT, plan, reconcile};
+use shoal_net::overlay::{Encryption, Kernel, LinkKind, Outcome, VXLAN_PORT, plan, reconcile};
 use shoal_types::dispatch::{NetEndpoint, NetNode, NodeNetwork};
 use shoal_types::{Network, NodeId};
 use std::collections::BTreeSet;
 use std::future::Future;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::process::Command;
 
 const LOCAL: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 11);
@@ -100,7 +100,12 @@ fn front(remote_tasks: &[&str]) -> NodeNetwork {
 fn a_plan_applied_through_netlink_reads_back_and_reconciles_to_nothing() {
     in_scratch_netns(|kernel, ns| async move {
         let none = BTreeSet::new();
-        let desired = plan(&[front(&["10.0.1.6", "10.0.1.7"])], LOCAL, VXLAN_PORT);
+        let desired = plan(
+            &[front(&["10.0.1.6", "10.0.1.7"])],
+            LOCAL,
+            VXLAN_PORT,
+            Encryption::Up,
+        );
         let outcome = reconcile(&kernel, &desired, &none)
             .await
             .expect("reconcile");
@@ -124,7 +129,7 @@ fn a_plan_applied_through_netlink_reads_back_and_reconciles_to_nothing() {
                         attrs.learning,
                         attrs.proxy
                     ),
-                    (4097, Some(LOCAL), 4789, false, true)
+                    (4097, Some(IpAddr::V4(LOCAL)), 4789, false, true)
                 );
             }
             other => panic!("shvx4097 is {other:?}"),
@@ -161,7 +166,7 @@ fn a_plan_applied_through_netlink_reads_back_and_reconciles_to_nothing() {
             &ns,
             &["ip", "addr", "add", "10.0.1.2/32", "dev", "shbr4097"],
         );
-        let fewer = plan(&[front(&["10.0.1.6"])], LOCAL, VXLAN_PORT);
+        let fewer = plan(&[front(&["10.0.1.6"])], LOCAL, VXLAN_PORT, Encryption::Up);
         let outcome = reconcile(&kernel, &fewer, &none).await.expect("reconcile");
         assert_eq!(
             outcome.applied, 2,
@@ -173,9 +178,13 @@ fn a_plan_applied_through_netlink_reads_back_and_reconciles_to_nothing() {
         assert!(!neigh.contains("10.0.1.7"), "{neigh}");
 
         // The network leaves the set: its devices go.
-        let outcome = reconcile(&kernel, &plan(&[], LOCAL, VXLAN_PORT), &none)
-            .await
-            .expect("reconcile");
+        let outcome = reconcile(
+            &kernel,
+            &plan(&[], LOCAL, VXLAN_PORT, Encryption::Up),
+            &none,
+        )
+        .await
+        .expect("reconcile");
         assert_eq!(outcome.applied, 2);
         let seen = kernel.observe().await.expect("observe");
         assert!(seen.links.is_empty(), "{:?}", seen.links.keys());
@@ -183,10 +192,43 @@ fn a_plan_applied_through_netlink_reads_back_and_reconciles_to_nothing() {
 }
 
 #[test]
+fn an_encrypted_network_runs_vxlan_between_tunnel_addresses_and_reconciles_to_nothing() {
+    in_scratch_netns(|kernel, ns| async move {
+        let none = BTreeSet::new();
+        let mut net = front(&["10.0.1.6"]);
+        net.network
+            .spec
+            .options
+            .insert(shoal_types::network::ENCRYPTED_OPTION.into(), String::new());
+        for node in &mut net.nodes {
+            node.key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into();
+        }
+        let desired = plan(&[net], LOCAL, VXLAN_PORT, Encryption::Up);
+        let outcome = reconcile(&kernel, &desired, &none)
+            .await
+            .expect("reconcile");
+        assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
+        let link = ip_in(&ns, &["ip", "-d", "link", "show", "shvx4097"]);
+        assert!(link.contains("local fd5e:a1::a63:b"), "{link}");
+        assert!(link.contains("mtu 64000"), "{link}");
+        let fdb = ip_in(&ns, &["bridge", "fdb", "show", "dev", "shvx4097"]);
+        assert!(
+            fdb.contains("02:42:0a:00:01:06 dst fd5e:a1::a63:c self permanent"),
+            "{fdb}"
+        );
+        // Read back as planned (IPv6 local and destinations): nothing to do the second time.
+        let again = reconcile(&kernel, &desired, &none)
+            .await
+            .expect("reconcile");
+        assert_eq!(again, Outcome::default());
+    });
+}
+
+#[test]
 fn devices_changed_behind_shoals_back_are_repaired() {
     in_scratch_netns(|kernel, ns| async move {
         let none = BTreeSet::new();
-        let desired = plan(&[front(&["10.0.1.6"])], LOCAL, VXLAN_PORT);
+        let desired = plan(&[front(&["10.0.1.6"])], LOCAL, VXLAN_PORT, Encryption::Up);
         reconcile(&kernel, &desired, &none)
             .await
             .expect("reconcile");

@@ -285,6 +285,7 @@ impl Daemon {
             agent = agent.with_data_plane(Arc::new(crate::netplane::NetPlane::new(
                 node_id,
                 networks.clone(),
+                self.paths.tunnel(),
             )));
         }
         let join = tokio::spawn(agent.run(cancel.clone()));

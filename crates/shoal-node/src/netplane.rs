@@ -4,10 +4,15 @@
 //! One apply, for the node's complete network set:
 //! 1. engine networks of networks that left the set are removed where no container is on
 //!    them; the bridges of the others must stay for now;
-//! 2. the kernel is reconciled to the set (leftover devices removed, except those bridges);
-//! 3. each network whose devices are up gets its engine network (created or adopted);
-//! 4. the networks that made it are published to the executor, which attaches containers;
-//! 5. the resolver gets the set's records and listens on this node's gateways
+//! 2. when the set has an encrypted network, the node's WireGuard tunnel (`shoal_net::tunnel`)
+//!    is started if it is not running yet and given the set's peers (a node gone from every
+//!    set loses its peer at once); if it cannot be, the encrypted networks fail with the
+//!    reason and are not built (never clear text);
+//! 3. the kernel is reconciled to the set (leftover devices removed, except those bridges);
+//!    encrypted networks' VXLAN devices run between tunnel addresses;
+//! 4. each network whose devices are up gets its engine network (created or adopted);
+//! 5. the networks that made it are published to the executor, which attaches containers;
+//! 6. the resolver gets the set's records and listens on this node's gateways
 //!    (`shoal_net::dns`), and the load balancer's VIP and routing-mesh rules follow the set
 //!    (`shoal_net::lb`), as do the PROXY protocol listeners of the ports that asked for
 //!    them. Their failures are logged and retried at the next apply; they do not
@@ -15,6 +20,11 @@
 //!
 //! Everything is idempotent, so the agent applies the set at every change and periodically;
 //! after a restart of shoal or of the engine the first apply repairs what is missing.
+//!
+//! Key rotation: every [`NetPlane`] (one per agent start: daemon start, swarm join) makes a
+//! new node key, replacing the one kept under the data root, and the agent publishes its
+//! public half when it opens its dispatcher session; the peers' tunnels follow the new key
+//! from the next assignment set on.
 
 use futures::future::BoxFuture;
 use shoal_agent::{DataPlane, NetworkFailures};
@@ -23,11 +33,14 @@ use shoal_docker::{EngineNetworkSpec, EngineNetworks};
 use shoal_net::Netlink;
 use shoal_net::dns::{Records, Resolver, ResolverConfig, listen_addrs};
 use shoal_net::lb;
-use shoal_net::overlay::{self, VXLAN_PORT, bridge_name, vni_of_device};
+use shoal_net::overlay::{self, Encryption, VXLAN_PORT, bridge_name, vni_of_device};
+use shoal_net::tunnel::{self, NodeKey, Tunnel, TunnelConfig, TunnelOptions};
 use shoal_types::NodeId;
 use shoal_types::dispatch::NodeNetwork;
 use std::collections::BTreeSet;
-use tracing::{debug, warn};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use tracing::{debug, info, warn};
 
 /// The overlay data plane of this host.
 pub(crate) struct NetPlane {
@@ -37,17 +50,31 @@ pub(crate) struct NetPlane {
     engine: EngineNetworks,
     /// The node's DNS resolver; `None` when it could not start (logged).
     resolver: Option<Resolver>,
-    /// The load balancer's plan last applied successfully (an unchanged plan is not
-    /// re-applied). Held through the whole apply: one apply at a time, so the agent's set
-    /// and its periodic resync never interleave.
-    serial: tokio::sync::Mutex<Option<lb::Plan>>,
+    /// This node's tunnel key, made (rotated) when the plane was made, or why it could not be.
+    key: Result<NodeKey, String>,
+    /// Where the key is kept.
+    key_dir: PathBuf,
+    /// Held through the whole apply: one apply at a time, so the agent's set and its periodic
+    /// resync never interleave.
+    serial: tokio::sync::Mutex<Applied>,
     /// The routing mesh's PROXY protocol listeners (ports opted in by a service label).
     proxies: lb::ProxySet,
 }
 
+/// What the applies keep between them.
+#[derive(Default)]
+struct Applied {
+    /// The load balancer's plan last applied successfully (an unchanged plan is not
+    /// re-applied).
+    lb: Option<lb::Plan>,
+    /// The encrypted tunnel, once an encrypted network has reached this node.
+    tunnel: Option<Tunnel>,
+}
+
 impl NetPlane {
-    /// Opens the netlink socket in this process's network namespace (must run on the runtime).
-    pub(crate) fn new(node_id: NodeId, engine: EngineNetworks) -> Self {
+    /// Opens the netlink socket in this process's network namespace (must run on the runtime)
+    /// and makes a new tunnel key in `key_dir` (the old one, if any, is gone).
+    pub(crate) fn new(node_id: NodeId, engine: EngineNetworks, key_dir: PathBuf) -> Self {
         let kernel = Netlink::connect().map_err(|e| e.to_string());
         if let Err(e) = &kernel {
             tracing::error!(error = %e, "the overlay data plane cannot reach the kernel; tasks on networks will fail");
@@ -59,18 +86,36 @@ impl NetPlane {
                 None
             }
         };
+        let key = crate::paths::create_private_dir(&key_dir)
+            .map_err(|e| {
+                format!(
+                    "encrypted overlay: the key directory {}: {e}",
+                    key_dir.display()
+                )
+            })
+            .and_then(|()| NodeKey::rotate(&key_dir).map_err(|e| e.to_string()));
+        match &key {
+            Ok(k) => {
+                info!(key = %k.public_base64(), "encrypted overlay: new node key (made at every agent start)")
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "encrypted overlay: no node key; tasks on encrypted networks will fail on this node")
+            }
+        }
         Self {
             node_id,
             kernel,
             engine,
             resolver,
-            serial: tokio::sync::Mutex::new(None),
+            key,
+            key_dir,
+            serial: tokio::sync::Mutex::new(Applied::default()),
             proxies: lb::ProxySet::default(),
         }
     }
 
     async fn apply_set(&self, networks: &[NodeNetwork]) -> NetworkFailures {
-        let mut last_lb = self.serial.lock().await;
+        let mut applied = self.serial.lock().await;
         let fail_all = |reason: &str| -> NetworkFailures {
             networks
                 .iter()
@@ -101,11 +146,14 @@ impl NetPlane {
             }
         };
 
-        let plan = overlay::plan(
-            networks,
-            local.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
-            VXLAN_PORT,
-        );
+        let local = local.unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let peers = tunnel::plan(local, tunnel::DEFAULT_PORT, networks);
+        let tunnel_state = self.tunnel(&mut applied.tunnel, local, &peers).await;
+        let encryption = match &tunnel_state {
+            Ok(()) => Encryption::Up,
+            Err(why) => Encryption::Unavailable(why),
+        };
+        let plan = overlay::plan(networks, local, VXLAN_PORT, encryption);
         let mut failures = match overlay::reconcile(kernel, &plan, &busy).await {
             Ok(outcome) => {
                 debug!(applied = outcome.applied, "overlay reconciled");
@@ -137,8 +185,79 @@ impl NetPlane {
             }
         }
         self.engine.publish(&ready);
-        self.apply_services(networks, &mut last_lb).await;
+        self.apply_services(networks, &mut applied.lb).await;
         failures
+    }
+
+    /// Makes the tunnel carry `peers`: started on the first set with an encrypted network
+    /// (then kept), restarted when this node's data-path address changed, given the peers.
+    /// `Err` names why encrypted networks cannot be carried; the tunnel is then dropped, and
+    /// the next apply tries again.
+    async fn tunnel(
+        &self,
+        slot: &mut Option<Tunnel>,
+        local: Ipv4Addr,
+        peers: &TunnelConfig,
+    ) -> Result<(), String> {
+        if !peers.needed {
+            // No encrypted network (left): a running tunnel keeps no peer.
+            if let Some(t) = slot.as_ref()
+                && let Err(e) = t.apply(peers)
+            {
+                warn!(error = %e, "encrypted overlay: tunnel failed; stopped");
+                drop_tunnel(slot.take()).await;
+            }
+            return Ok(());
+        }
+        let key = self.key.as_ref().map_err(Clone::clone)?;
+        if slot
+            .as_ref()
+            .is_some_and(|t| t.addr() != tunnel::tunnel_addr(local))
+        {
+            info!(
+                "encrypted overlay: this node's data-path address changed; restarting the tunnel"
+            );
+            drop_tunnel(slot.take()).await;
+        }
+        if slot.is_none() {
+            let options = TunnelOptions {
+                name: tunnel::DEFAULT_IFNAME.to_string(),
+                key_dir: self.key_dir.clone(),
+                lan_addr: local,
+                port: tunnel::DEFAULT_PORT,
+            };
+            let started = tokio::task::spawn_blocking(move || Tunnel::start(&options))
+                .await
+                .map_err(|e| format!("encrypted overlay: starting the tunnel panicked: {e}"))?
+                .map_err(|e| e.to_string())?;
+            *slot = Some(started);
+        }
+        let Some(t) = slot.as_ref() else {
+            return Err("encrypted overlay: the tunnel is not running".into());
+        };
+        let published = key.public_base64();
+        let before = peer_ids(&t.peers());
+        let result = if t.public_key() != published {
+            Err(format!(
+                "encrypted overlay: the key in {} is not the one this node published (changed while the daemon runs); restart the daemon to publish a new one",
+                self.key_dir.display()
+            ))
+        } else {
+            t.apply(peers).map_err(|e| e.to_string())
+        };
+        if let Err(e) = &result {
+            warn!(error = %e, "encrypted overlay: tunnel failed; stopped");
+            drop_tunnel(slot.take()).await;
+            return result;
+        }
+        let after = peer_ids(&t.peers());
+        if after != before {
+            info!(device = t.name(), peers = ?after, "encrypted overlay: tunnel peers changed");
+        }
+        for (node, why) in &peers.unusable {
+            debug!(node.id = %node, reason = %why, "encrypted overlay: node left out of the tunnel's peers");
+        }
+        Ok(())
     }
 
     /// Names and VIPs/routing mesh for the set, after the bridges exist.
@@ -175,6 +294,20 @@ impl NetPlane {
             }
         }
         self.proxies.stop_others(&proxied);
+    }
+}
+
+/// The node ids of `peers`, for the log.
+fn peer_ids(peers: &[tunnel::Peer]) -> Vec<String> {
+    peers.iter().map(|p| p.node_id.to_string()).collect()
+}
+
+/// Stops a tunnel off the runtime's threads (its drop joins the tunnel's threads).
+async fn drop_tunnel(tunnel: Option<Tunnel>) {
+    if let Some(t) = tunnel
+        && let Err(e) = tokio::task::spawn_blocking(move || drop(t)).await
+    {
+        warn!(error = %e, "encrypted overlay: stopping the tunnel panicked");
     }
 }
 
@@ -221,6 +354,10 @@ fn engine_spec(n: &NodeNetwork) -> Option<EngineNetworkSpec> {
 impl DataPlane for NetPlane {
     fn apply<'a>(&'a self, networks: &'a [NodeNetwork]) -> BoxFuture<'a, NetworkFailures> {
         Box::pin(self.apply_set(networks))
+    }
+
+    fn tunnel_key(&self) -> Option<String> {
+        self.key.as_ref().ok().map(NodeKey::public_base64)
     }
 }
 

@@ -8,6 +8,7 @@
 //! <root>/swarm/certificates/swarm-node.key node key + raft data key (wrapped under autolock)
 //! <root>/swarm/raft/raft.redb             encrypted raft log and snapshots
 //! <root>/task-files/<task id>/            tmpfs with a task's secrets/configs, prepare→start
+//! <root>/tunnel/wireguard.key             the encrypted overlay's node key (new at every agent start)
 //! ```
 //!
 //! The data root holds the node's private key, the raft data key and the encrypted log: it is
@@ -49,6 +50,10 @@ impl Paths {
     }
     pub fn raft(&self) -> PathBuf {
         self.swarm().join("raft")
+    }
+    /// Where the encrypted overlay's WireGuard key is kept (`shoal_net::tunnel::NodeKey`).
+    pub fn tunnel(&self) -> PathBuf {
+        self.root.join("tunnel")
     }
     /// Mount points of the per-task tmpfs holding secrets and configs (empty between tasks).
     pub fn task_files(&self) -> PathBuf {

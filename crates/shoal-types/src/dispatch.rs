@@ -17,6 +17,12 @@ use serde::{Deserialize, Serialize};
 pub struct SessionRequest {
     pub node_id: NodeId,
     pub description: NodeDescription,
+    /// The node's WireGuard public key (base64) for encrypted overlay networks, made on the
+    /// node (a new one at every start of its agent); the dispatcher keeps it on the node
+    /// object and sends it to the node's peers as [`NetNode::key`]. Empty when the node has
+    /// no data plane or could not make a key.
+    #[serde(default)]
+    pub tunnel_key: String,
 }
 
 /// The full set of tasks a node must run or stop. Tasks absent from the set must be stopped

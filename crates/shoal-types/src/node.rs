@@ -35,6 +35,15 @@ pub struct Node {
     /// allocator. Internal.
     #[serde(rename = "Attachments", default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<NetworkAttachment>,
+    /// The node's WireGuard public key (base64) for encrypted overlay networks, as its agent
+    /// last reported it when opening a dispatcher session; empty while it has none (no data
+    /// plane, or the key could not be made). Internal.
+    #[serde(
+        rename = "TunnelKey",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub tunnel_key: String,
 }
 
 fn is_zero(v: &u64) -> bool {

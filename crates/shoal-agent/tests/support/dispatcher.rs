@@ -19,6 +19,8 @@ struct DispatchState {
     networks: Vec<NodeNetwork>,
     batches: Vec<StatusBatch>,
     failures_left: usize,
+    /// The tunnel key of each session request, in order.
+    tunnel_keys: Vec<String>,
 }
 
 /// A dispatcher in memory: sends the current assignment set on session open and on every
@@ -92,6 +94,11 @@ impl FakeDispatcher {
         self.state.lock().sessions
     }
 
+    /// The tunnel key each session request carried, in order.
+    pub fn tunnel_keys(&self) -> Vec<String> {
+        self.state.lock().tunnel_keys.clone()
+    }
+
     pub fn heartbeats(&self) -> usize {
         self.heartbeats.load(Ordering::SeqCst)
     }
@@ -131,6 +138,7 @@ impl DispatcherClient for FakeDispatcher {
             let message = {
                 let mut st = self.state.lock();
                 st.sessions += 1;
+                st.tunnel_keys.push(request.tunnel_key.clone());
                 st.sender = Some(tx.clone());
                 self.message(&st)
             };

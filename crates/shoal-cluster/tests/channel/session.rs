@@ -30,6 +30,7 @@ fn worker_session() -> SessionRequest {
     SessionRequest {
         node_id: NodeId::from("wrk1"),
         description: Default::default(),
+        tunnel_key: String::new(),
     }
 }
 

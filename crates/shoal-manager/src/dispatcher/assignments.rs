@@ -87,9 +87,7 @@ pub fn node_networks(
                         node_id: node.clone(),
                         addr: me.status.addr.clone().unwrap_or_default(),
                         gateway: bare(&gateway),
-                        // no node publishes a tunnel key through the store yet: on an
-                        // encrypted network, the data plane reports such a node as unusable
-                        key: String::new(),
+                        key: me.tunnel_key.clone(),
                     },
                 );
             }
@@ -194,7 +192,9 @@ pub fn network_view(t: &Tables, net: &Network) -> NodeNetwork {
                 node_id: n.id.clone(),
                 addr: n.status.addr.clone().unwrap_or_default(),
                 gateway: bare(&gateway_of(&n.attachments, &net.id)?),
-                key: String::new(),
+                // empty until the node has published one: the data plane then leaves it
+                // out of the encrypted peers (never clear text)
+                key: n.tunnel_key.clone(),
             })
         })
         .collect();
@@ -340,6 +340,7 @@ pub fn touched_networks(event: &Event, out: &mut BTreeSet<String>, everyone: &mu
                 && o.status.addr == new.status.addr
                 && o.status.state == new.status.state
                 && o.attachments == new.attachments
+                && o.tunnel_key == new.tunnel_key
             {
                 return;
             }

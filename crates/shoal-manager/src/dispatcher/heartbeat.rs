@@ -33,7 +33,7 @@ pub fn period(store: &StoreHandle) -> Duration {
     Duration::from_nanos(ns.max(1) as u64)
 }
 
-/// Records the node's description and marks it READY (keeping its address).
+/// Records the node's description and tunnel key and marks it READY (keeping its address).
 pub(super) async fn mark_ready(
     store: &StoreHandle,
     req: &SessionRequest,
@@ -53,11 +53,18 @@ pub(super) async fn mark_ready(
         if description.tls_info.is_none() {
             description.tls_info = node.description.tls_info.clone();
         }
-        if node.description == description && node.status == status {
+        if node.description == description
+            && node.status == status
+            && node.tunnel_key == req.tunnel_key
+        {
             return Ok(true);
+        }
+        if node.tunnel_key != req.tunnel_key {
+            tracing::info!(node.id = %req.node_id, key = %req.tunnel_key, "node published a new tunnel key");
         }
         node.description = description;
         node.status = status;
+        node.tunnel_key = req.tunnel_key.clone();
         tx.update(Object::Node(node))?;
         Ok(true)
     })

@@ -36,6 +36,7 @@ impl FakeAgent {
                     }),
                     ..Default::default()
                 },
+                tunnel_key: String::new(),
             };
             let mut rx = tokio::select! {
                 _ = self.cancel.cancelled() => return,

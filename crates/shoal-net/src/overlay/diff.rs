@@ -5,7 +5,7 @@ use super::observed::{LinkKind, Observed, VxlanAttrs};
 use super::plan::{DesiredNetwork, Plan, bridge_name, vni_of_device, vxlan_name};
 use crate::mac::Mac;
 use std::collections::{BTreeSet, HashSet};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// One kernel change. Links are named; the kernel resolves names to indexes when it applies.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,7 +21,8 @@ pub enum Op {
     AddVxlan {
         name: String,
         vni: u32,
-        local: Ipv4Addr,
+        /// IPv4 on the LAN, or the node's tunnel address (IPv6) for an encrypted network.
+        local: IpAddr,
         port: u16,
         mtu: u32,
     },
@@ -45,12 +46,12 @@ pub enum Op {
     AddFdb {
         link: String,
         mac: Mac,
-        dst: Ipv4Addr,
+        dst: IpAddr,
     },
     DeleteFdb {
         link: String,
         mac: Mac,
-        dst: Ipv4Addr,
+        dst: IpAddr,
     },
     AddNeighbour {
         link: String,
@@ -234,7 +235,7 @@ fn network_ops(n: &DesiredNetwork, observed: &Observed) -> Vec<Op> {
             observed.neighbours.get(&vxlan).unwrap_or(&no_neigh),
         )
     };
-    let want_fdb: BTreeSet<(Mac, Ipv4Addr)> = n.peers.iter().map(|p| (p.mac, p.vtep)).collect();
+    let want_fdb: BTreeSet<(Mac, IpAddr)> = n.peers.iter().map(|p| (p.mac, p.vtep)).collect();
     let want_neigh: BTreeSet<(Ipv4Addr, Mac)> = n.peers.iter().map(|p| (p.ip, p.mac)).collect();
     for &(mac, dst) in fdb.difference(&want_fdb) {
         ops.push(Op::DeleteFdb {

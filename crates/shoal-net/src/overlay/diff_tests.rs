@@ -2,7 +2,7 @@ use super::*;
 use crate::overlay::observed::ObservedLink;
 use crate::overlay::plan::{Peer, VXLAN_PORT};
 
-const LOCAL: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 11);
+const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 99, 0, 11));
 const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 254);
 
 fn peer(ip: [u8; 4], vtep: [u8; 4]) -> Peer {
@@ -10,7 +10,7 @@ fn peer(ip: [u8; 4], vtep: [u8; 4]) -> Peer {
     Peer {
         ip,
         mac: Mac::of_ip(ip),
-        vtep: Ipv4Addr::from(vtep),
+        vtep: IpAddr::V4(Ipv4Addr::from(vtep)),
     }
 }
 
@@ -212,7 +212,7 @@ fn a_vxlan_device_with_other_attributes_is_recreated_and_reprogrammed() {
     let mut observed = built(&[p]);
     let vx = observed.links.get_mut("shvx4097").expect("vxlan");
     vx.kind = LinkKind::Vxlan(VxlanAttrs {
-        local: Some(Ipv4Addr::new(10, 99, 0, 99)),
+        local: Some(IpAddr::V4(Ipv4Addr::new(10, 99, 0, 99))),
         ..vxlan_attrs()
     });
     let ops = diff(&desired(&[p]), &observed, &none());

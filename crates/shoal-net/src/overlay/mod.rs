@@ -6,8 +6,9 @@
 //!
 //! The work is split so that every decision is a pure function:
 //!
-//! 1. [`plan()`] turns the dispatcher's [`NodeNetwork`](shoal_types::dispatch::NodeNetwork) set
-//!    and the node's data-path address into the desired state ([`Plan`]);
+//! 1. [`plan()`] turns the dispatcher's [`NodeNetwork`](shoal_types::dispatch::NodeNetwork) set,
+//!    the node's data-path address and the state of its encrypted tunnel into the desired
+//!    state ([`Plan`]); encrypted networks run their VXLAN between tunnel addresses (IPv6);
 //! 2. a [`Kernel`] reads what exists ([`Observed`]), limited to shoal's own devices;
 //! 3. [`diff`] compares the two and returns the operations ([`Op`]) per network;
 //! 4. [`reconcile`] runs them through the [`Kernel`] (netlink in production, a recording
@@ -25,7 +26,7 @@ mod reconcile;
 pub use diff::{NetworkOps, Op, diff};
 pub use observed::{LinkKind, Observed, ObservedLink, VxlanAttrs};
 pub use plan::{
-    DesiredNetwork, Peer, Plan, PlanRefusal, VXLAN_PORT, bridge_name, local_address, plan,
-    vni_of_device, vxlan_name,
+    DesiredNetwork, Encryption, Peer, Plan, PlanRefusal, VXLAN_PORT, bridge_name, local_address,
+    plan, vni_of_device, vxlan_name,
 };
 pub use reconcile::{Kernel, Outcome, reconcile};

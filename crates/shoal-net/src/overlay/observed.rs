@@ -4,13 +4,14 @@
 
 use crate::mac::Mac;
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// The VXLAN attributes that decide whether an existing device can be kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VxlanAttrs {
     pub vni: u32,
-    pub local: Option<Ipv4Addr>,
+    /// The local end: IPv4 (`local`) or IPv6 (`local6`, encrypted networks).
+    pub local: Option<IpAddr>,
     pub port: u16,
     pub learning: bool,
     pub proxy: bool,
@@ -44,8 +45,9 @@ pub struct Observed {
     pub links: BTreeMap<String, ObservedLink>,
     /// IPv4 addresses (with prefix length) per link name.
     pub addresses: BTreeMap<String, BTreeSet<(Ipv4Addr, u8)>>,
-    /// Permanent forwarding entries of a VXLAN device: MAC → remote VTEP.
-    pub fdb: BTreeMap<String, BTreeSet<(Mac, Ipv4Addr)>>,
+    /// Permanent forwarding entries of a VXLAN device: MAC → remote VTEP (IPv4, or a tunnel
+    /// address on an encrypted network).
+    pub fdb: BTreeMap<String, BTreeSet<(Mac, IpAddr)>>,
     /// Permanent neighbour entries of a VXLAN device: IP → MAC.
     pub neighbours: BTreeMap<String, BTreeSet<(Ipv4Addr, Mac)>>,
 }

@@ -1,11 +1,18 @@
 //! The desired kernel state of a node's overlay networks: a pure function of the dispatcher's
-//! network set and the node's own data-path address.
+//! network set, the node's own data-path address and whether its encrypted tunnel is up.
+//!
+//! A clear network's VXLAN device runs on the LAN: its local end is the node's data-path
+//! address and its peers' VTEPs are theirs. An encrypted network's VXLAN device runs inside
+//! the tunnel ([`crate::tunnel`]): its local end and its peers' VTEPs are tunnel addresses
+//! (`fd5e:a1::a.b.c.d`), which only the tunnel device routes, and nodes that have not
+//! published a usable tunnel key get no entries at all.
 
 use crate::mac::Mac;
+use crate::tunnel::{MAX_NETWORK_MTU, decode_key, tunnel_addr};
 use shoal_types::NodeId;
 use shoal_types::dispatch::NodeNetwork;
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// The IANA VXLAN port, what Docker uses unless `--data-path-port` says otherwise.
 pub const VXLAN_PORT: u16 = 4789;
@@ -41,8 +48,9 @@ pub fn vni_of_device(name: &str) -> Option<u32> {
 pub struct Peer {
     pub ip: Ipv4Addr,
     pub mac: Mac,
-    /// The remote node's data-path address.
-    pub vtep: Ipv4Addr,
+    /// The remote node's VXLAN end: its data-path address, or its tunnel address on an
+    /// encrypted network.
+    pub vtep: IpAddr,
 }
 
 /// What one network must look like on this node.
@@ -55,8 +63,9 @@ pub struct DesiredNetwork {
     /// This node's address on the network (the bridge's), and the subnet's prefix length.
     pub gateway: Ipv4Addr,
     pub prefix_len: u8,
-    /// This node's data-path address: the VXLAN device's local end.
-    pub local: Ipv4Addr,
+    /// The VXLAN device's local end: this node's data-path address, or its tunnel address on
+    /// an encrypted network.
+    pub local: IpAddr,
     pub port: u16,
     /// Every remote endpoint and remote node gateway, by address.
     pub peers: BTreeSet<Peer>,
@@ -84,6 +93,15 @@ impl DesiredNetwork {
 pub struct PlanRefusal {
     pub network_id: String,
     pub reason: String,
+}
+
+/// Whether this node's encrypted tunnel can carry encrypted networks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encryption<'a> {
+    /// The tunnel is up with the set's peers: encrypted networks run over it.
+    Up,
+    /// It is not, for this reason: encrypted networks are refused with it (never clear text).
+    Unavailable(&'a str),
 }
 
 /// The desired state of every overlay network of the node.
@@ -123,12 +141,19 @@ fn parse_cidr(cidr: &str) -> Option<(Ipv4Addr, u8)> {
 /// VXLAN traffic on UDP `port` unless a network names the cluster's own port
 /// ([`NodeNetwork::data_path_port`], from `swarm init --data-path-port`).
 ///
-/// Encrypted networks are refused (their traffic must never cross the LAN in clear text and
-/// this node cannot encrypt it yet), as are networks whose VNI or gateway is unusable. Peers
-/// are the endpoints and node gateways of other nodes (a node is remote when its data-path
-/// address differs from `local`); an endpoint whose node is not among the network's nodes has
-/// no known VTEP and is left out.
-pub fn plan(networks: &[NodeNetwork], local: Ipv4Addr, port: u16) -> Plan {
+/// Networks whose VNI or gateway is unusable are refused, and so are encrypted networks when
+/// `encryption` is [`Encryption::Unavailable`] (their traffic must never cross the LAN in
+/// clear text). Peers are the endpoints and node gateways of other nodes (a node is remote
+/// when its data-path address differs from `local`); an endpoint whose node is not among the
+/// network's nodes has no known VTEP and is left out. On an encrypted network, VXLAN ends are
+/// tunnel addresses, and a remote node without a usable published key is left out with its
+/// endpoints (its traffic has no key to be encrypted to).
+pub fn plan(
+    networks: &[NodeNetwork],
+    local: Ipv4Addr,
+    port: u16,
+    encryption: Encryption<'_>,
+) -> Plan {
     let mut out = Plan::default();
     let mut seen_vni = BTreeSet::new();
     for n in networks {
@@ -138,9 +163,17 @@ pub fn plan(networks: &[NodeNetwork], local: Ipv4Addr, port: u16) -> Plan {
             reason,
         };
         let name = network.name();
-        if network.is_encrypted() {
+        let encrypted = network.is_encrypted();
+        if encrypted && let Encryption::Unavailable(why) = encryption {
             out.refused.push(refuse(format!(
-                "network {name} is encrypted, and encrypted overlay networks are not supported on this node yet (traffic is never sent in clear text)"
+                "network {name} is encrypted and this node's encrypted tunnel is not available (its traffic is never sent in clear text): {why}"
+            )));
+            continue;
+        }
+        if encrypted && network.mtu() > MAX_NETWORK_MTU {
+            out.refused.push(refuse(format!(
+                "network {name} is encrypted and its MTU {} exceeds the tunnel's limit of {MAX_NETWORK_MTU}",
+                network.mtu()
             )));
             continue;
         }
@@ -166,15 +199,23 @@ pub fn plan(networks: &[NodeNetwork], local: Ipv4Addr, port: u16) -> Plan {
             continue;
         };
         // node id → VTEP, for remote nodes only.
-        let mut vteps: BTreeMap<&str, Ipv4Addr> = BTreeMap::new();
+        let mut vteps: BTreeMap<&str, IpAddr> = BTreeMap::new();
         let mut peers = BTreeSet::new();
         for node in &n.nodes {
-            let Ok(vtep) = node.addr.parse::<Ipv4Addr>() else {
+            let Ok(addr) = node.addr.parse::<Ipv4Addr>() else {
                 continue;
             };
-            if vtep == local {
+            if addr == local {
                 continue;
             }
+            let vtep = if encrypted {
+                if decode_key(&node.key).is_none() {
+                    continue;
+                }
+                IpAddr::V6(tunnel_addr(addr))
+            } else {
+                IpAddr::V4(addr)
+            };
             vteps.insert(node.node_id.as_str(), vtep);
             if let Ok(ip) = node.gateway.parse::<Ipv4Addr>() {
                 peers.insert(Peer {
@@ -204,7 +245,11 @@ pub fn plan(networks: &[NodeNetwork], local: Ipv4Addr, port: u16) -> Plan {
             mtu: network.mtu(),
             gateway,
             prefix_len,
-            local,
+            local: if encrypted {
+                IpAddr::V6(tunnel_addr(local))
+            } else {
+                IpAddr::V4(local)
+            },
             port: vxlan_port(n, port),
             peers,
         });

@@ -2,6 +2,7 @@ use super::*;
 use shoal_types::Network;
 use shoal_types::dispatch::{NetEndpoint, NetNode};
 use shoal_types::network::{ENCRYPTED_OPTION, MTU_OPTION};
+use std::net::IpAddr;
 
 const LOCAL: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 11);
 
@@ -57,13 +58,13 @@ fn peer(ip: [u8; 4], vtep: [u8; 4]) -> Peer {
     Peer {
         ip,
         mac: Mac::of_ip(ip),
-        vtep: Ipv4Addr::from(vtep),
+        vtep: IpAddr::V4(Ipv4Addr::from(vtep)),
     }
 }
 
 #[test]
 fn a_network_gets_its_devices_gateway_and_remote_peers() {
-    let plan = plan(&[front()], LOCAL, VXLAN_PORT);
+    let plan = plan(&[front()], LOCAL, VXLAN_PORT, Encryption::Up);
     assert_eq!(plan.refused, vec![]);
     let n = &plan.networks[0];
     assert_eq!(
@@ -75,7 +76,7 @@ fn a_network_gets_its_devices_gateway_and_remote_peers() {
         (Ipv4Addr::new(10, 0, 1, 254), 24)
     );
     assert_eq!(n.bridge_mac().to_string(), "02:42:0a:00:01:fe");
-    assert_eq!((n.mtu, n.local, n.port), (1450, LOCAL, 4789));
+    assert_eq!((n.mtu, n.local, n.port), (1450, IpAddr::V4(LOCAL), 4789));
     // Remote endpoints and remote node gateways; nothing local, nothing without a VTEP.
     let expected: BTreeSet<Peer> = [
         peer([10, 0, 1, 253], [10, 99, 0, 12]),
@@ -103,26 +104,122 @@ fn the_mtu_option_is_the_devices_mtu() {
         .spec
         .options
         .insert(MTU_OPTION.into(), "1400".into());
-    assert_eq!(plan(&[n], LOCAL, VXLAN_PORT).networks[0].mtu, 1400);
+    assert_eq!(
+        plan(&[n], LOCAL, VXLAN_PORT, Encryption::Up).networks[0].mtu,
+        1400
+    );
 }
 
 #[test]
-fn encrypted_networks_are_refused_by_name_never_built() {
-    let mut n = front();
+fn encrypted_networks_are_refused_by_name_while_the_tunnel_is_unavailable() {
+    let n = encrypted(front());
+    let plan = plan(
+        &[n],
+        LOCAL,
+        VXLAN_PORT,
+        Encryption::Unavailable("encrypted overlay: cannot listen on UDP port 4790: in use"),
+    );
+    assert!(plan.networks.is_empty());
+    assert_eq!(plan.refused.len(), 1);
+    assert_eq!(plan.refused[0].network_id, "net1");
+    assert_eq!(
+        plan.refused[0].reason,
+        "network front is encrypted and this node's encrypted tunnel is not available (its traffic is never sent in clear text): encrypted overlay: cannot listen on UDP port 4790: in use"
+    );
+}
+
+fn encrypted(mut n: NodeNetwork) -> NodeNetwork {
     n.network
         .spec
         .options
         .insert(ENCRYPTED_OPTION.into(), String::new());
-    let plan = plan(&[n], LOCAL, VXLAN_PORT);
-    assert!(plan.networks.is_empty());
-    assert_eq!(plan.refused.len(), 1);
-    assert_eq!(plan.refused[0].network_id, "net1");
+    n
+}
+
+fn keyed(mut n: NodeNetwork, keyless: &[&str]) -> NodeNetwork {
+    for node in &mut n.nodes {
+        if !keyless.contains(&node.node_id.as_str()) {
+            node.key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into();
+        }
+    }
+    n
+}
+
+#[test]
+fn an_encrypted_network_runs_between_tunnel_addresses_and_leaves_out_keyless_nodes() {
+    // n3 has not published a key: neither its gateway nor its endpoint get an entry.
+    let n = keyed(encrypted(front()), &["n3"]);
+    let plan = plan(&[n], LOCAL, VXLAN_PORT, Encryption::Up);
+    assert_eq!(plan.refused, vec![]);
+    let n = &plan.networks[0];
+    let tunnel = |ip: [u8; 4]| IpAddr::V6(tunnel_addr(Ipv4Addr::from(ip)));
+    assert_eq!(n.local, tunnel([10, 99, 0, 11]));
+    assert_eq!(n.local.to_string(), "fd5e:a1::a63:b");
+    assert_eq!(
+        n.mtu,
+        shoal_types::network::DEFAULT_ENCRYPTED_MTU,
+        "encrypted networks default to a large MTU"
+    );
+    let want: BTreeSet<Peer> = [
+        ([10, 0, 1, 253], [10, 99, 0, 12]),
+        ([10, 0, 1, 6], [10, 99, 0, 12]),
+    ]
+    .into_iter()
+    .map(|(ip, vtep)| {
+        let ip = Ipv4Addr::from(ip);
+        Peer {
+            ip,
+            mac: Mac::of_ip(ip),
+            vtep: tunnel(vtep),
+        }
+    })
+    .collect();
+    assert_eq!(n.peers, want);
+    // A garbled key is no key either.
+    let mut garbled = keyed(encrypted(front()), &[]);
+    garbled.nodes[1].key = "not base64".into();
+    let plan = super::plan(&[garbled], LOCAL, VXLAN_PORT, Encryption::Up);
     assert!(
-        plan.refused[0]
-            .reason
-            .contains("network front is encrypted"),
-        "{}",
-        plan.refused[0].reason
+        plan.networks[0]
+            .peers
+            .iter()
+            .all(|p| p.vtep == tunnel([10, 99, 0, 13]))
+    );
+    // A clear network beside it keeps the LAN.
+    let plan = super::plan(
+        &[keyed(encrypted(front()), &[]), {
+            let mut clear = front();
+            clear.network.id = "net2".into();
+            clear.network.vni = 4098;
+            clear
+        }],
+        LOCAL,
+        VXLAN_PORT,
+        Encryption::Up,
+    );
+    assert_eq!(plan.networks[1].local, IpAddr::V4(LOCAL));
+    assert!(plan.networks[1].peers.iter().all(|p| p.vtep.is_ipv4()));
+}
+
+#[test]
+fn an_encrypted_network_whose_mtu_exceeds_the_tunnel_is_refused() {
+    let mut n = keyed(encrypted(front()), &[]);
+    n.network
+        .spec
+        .options
+        .insert(MTU_OPTION.into(), "65000".into());
+    let plan = plan(&[n.clone()], LOCAL, VXLAN_PORT, Encryption::Up);
+    assert_eq!(
+        plan.refused[0].reason,
+        "network front is encrypted and its MTU 65000 exceeds the tunnel's limit of 64930"
+    );
+    n.network
+        .spec
+        .options
+        .insert(MTU_OPTION.into(), "1450".into());
+    assert_eq!(
+        super::plan(&[n], LOCAL, VXLAN_PORT, Encryption::Up).networks[0].mtu,
+        1450
     );
 }
 
@@ -136,7 +233,12 @@ fn unusable_vnis_and_gateways_are_refused() {
     no_gateway.gateway = "10.0.2.254".into();
     let mut same_vni = front();
     same_vni.network.id = "net3".into();
-    let plan = plan(&[front(), no_vni, no_gateway, same_vni], LOCAL, VXLAN_PORT);
+    let plan = plan(
+        &[front(), no_vni, no_gateway, same_vni],
+        LOCAL,
+        VXLAN_PORT,
+        Encryption::Up,
+    );
     assert_eq!(plan.networks.len(), 1);
     let reasons: Vec<(&str, &str)> = plan
         .refused

@@ -1,7 +1,7 @@
 use super::*;
 use crate::mac::Mac;
 use crate::overlay::observed::{LinkKind, ObservedLink, VxlanAttrs};
-use crate::overlay::plan::{VXLAN_PORT, plan};
+use crate::overlay::plan::{Encryption, VXLAN_PORT, plan};
 use shoal_types::Network;
 use shoal_types::NodeId;
 use shoal_types::dispatch::{NetEndpoint, NetNode, NodeNetwork};
@@ -207,7 +207,7 @@ async fn reconciling_twice_changes_nothing_the_second_time() {
         network("net1", "front", 4097, 1, &["10.0.1.6"]),
         network("net2", "back", 4098, 2, &["10.0.2.6", "10.0.2.7"]),
     ];
-    let plan = plan(&set, LOCAL, VXLAN_PORT);
+    let plan = plan(&set, LOCAL, VXLAN_PORT, Encryption::Up);
     let first = reconcile(&kernel, &plan, &BTreeSet::new())
         .await
         .expect("reconcile");
@@ -249,13 +249,17 @@ async fn a_network_that_leaves_the_set_is_torn_down() {
         network("net1", "front", 4097, 1, &[]),
         network("net2", "back", 4098, 2, &[]),
     ];
-    reconcile(&kernel, &plan(&both, LOCAL, VXLAN_PORT), &BTreeSet::new())
-        .await
-        .expect("reconcile");
+    reconcile(
+        &kernel,
+        &plan(&both, LOCAL, VXLAN_PORT, Encryption::Up),
+        &BTreeSet::new(),
+    )
+    .await
+    .expect("reconcile");
     kernel.ops();
     reconcile(
         &kernel,
-        &plan(&both[..1], LOCAL, VXLAN_PORT),
+        &plan(&both[..1], LOCAL, VXLAN_PORT, Encryption::Up),
         &BTreeSet::new(),
     )
     .await
@@ -290,9 +294,14 @@ async fn a_failing_network_is_reported_and_the_others_are_built() {
         network("net2", "back", 4098, 2, &[]),
         secret,
     ];
-    let outcome = reconcile(&kernel, &plan(&set, LOCAL, VXLAN_PORT), &BTreeSet::new())
-        .await
-        .expect("reconcile");
+    let unavailable = Encryption::Unavailable("encrypted overlay: no node key");
+    let outcome = reconcile(
+        &kernel,
+        &plan(&set, LOCAL, VXLAN_PORT, unavailable),
+        &BTreeSet::new(),
+    )
+    .await
+    .expect("reconcile");
     assert_eq!(
         outcome.failed.keys().collect::<Vec<_>>(),
         vec!["net2", "net3"]

@@ -271,7 +271,29 @@ impl Drop for Tunnel {
     }
 }
 
-/// Sets the device up with its address and the route of the tunnel prefix, through `ip`.
+/// The nftables table that keeps clear text out of the tunnel addresses: a packet to or from
+/// a tunnel address that did not come out of the tunnel device (or loopback) is dropped before
+/// routing, so nobody on the LAN can hand a node's VXLAN socket an unencrypted frame for an
+/// encrypted network by sending it to the node's tunnel address.
+pub(crate) fn guard_ruleset(device: &str) -> String {
+    let (prefix, len) = TUNNEL_PREFIX;
+    format!(
+        "table ip6 shoal_tunnel {{}}\n\
+         delete table ip6 shoal_tunnel\n\
+         table ip6 shoal_tunnel {{\n\
+         \tchain guard {{\n\
+         \t\ttype filter hook prerouting priority raw; policy accept;\n\
+         \t\tiifname \"{device}\" accept\n\
+         \t\tiifname \"lo\" accept\n\
+         \t\tip6 daddr {prefix}/{len} drop\n\
+         \t\tip6 saddr {prefix}/{len} drop\n\
+         \t}}\n\
+         }}\n"
+    )
+}
+
+/// Sets the device up with its address and the route of the tunnel prefix, through `ip`,
+/// and installs the guard ([`guard_ruleset`]) through `nft`.
 fn configure_device(name: &str, addr: Ipv6Addr) -> Result<(), TunnelError> {
     let (prefix, len) = TUNNEL_PREFIX;
     let mtu = TUNNEL_MTU.to_string();
@@ -281,7 +303,36 @@ fn configure_device(name: &str, addr: Ipv6Addr) -> Result<(), TunnelError> {
     ip(&["link", "set", "dev", name, "mtu", &mtu, "up"])?;
     ip(&["-6", "addr", "replace", &own, "dev", name, "nodad"])?;
     ip(&["-6", "route", "replace", &route, "dev", name])?;
-    Ok(())
+    nft(&guard_ruleset(name))
+}
+
+fn nft(script: &str) -> Result<(), TunnelError> {
+    use std::io::Write;
+    let command = "nft -f - (the tunnel guard table ip6 shoal_tunnel)".to_string();
+    let fail = |detail: String| TunnelError::Command {
+        command: command.clone(),
+        detail,
+    };
+    let mut child = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| fail(e.to_string()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(script.as_bytes())
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(fail(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ))
+    }
 }
 
 fn ip(args: &[&str]) -> Result<(), TunnelError> {

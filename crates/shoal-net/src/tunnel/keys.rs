@@ -108,7 +108,7 @@ impl NodeKey {
 }
 
 /// A base64 32-byte key, or `None`.
-pub(crate) fn decode_key(text: &str) -> Option<[u8; 32]> {
+pub fn decode_key(text: &str) -> Option<[u8; 32]> {
     STANDARD.decode(text).ok()?.try_into().ok()
 }
 

@@ -128,3 +128,65 @@ fn a_removed_peer_loses_access_at_once_and_bad_setups_fail_clearly() {
     );
     assert!(err.to_string().contains("UDP port 4790"), "{err}");
 }
+
+#[test]
+fn clear_packets_to_a_tunnel_address_from_the_lan_are_dropped() {
+    let mut lab = Lab::new(&tag("g")).expect("lab namespaces (needs root)");
+    lab.start_tunnels().expect("tunnels");
+    let b_tunnel = super::tunnel_addr(lab.b.lan).to_string();
+    // Through the tunnel, b's tunnel address answers.
+    lab.a
+        .exec("busybox", &["ping", "-c", "2", "-W", "2", &b_tunnel])
+        .expect("ping b's tunnel address through the tunnel");
+    // Sent in clear over the LAN instead (a route and a neighbour entry on a's LAN side), the
+    // same ping is dropped by b's guard before it reaches b's stack.
+    let b_mac = lab
+        .b
+        .ip(&["-br", "link", "show", "lan0"])
+        .expect("b's LAN link")
+        .split_whitespace()
+        .nth(2)
+        .unwrap_or_default()
+        .to_string();
+    lab.a
+        .ip(&[
+            "-6",
+            "route",
+            "add",
+            &format!("{b_tunnel}/128"),
+            "dev",
+            "lan0",
+        ])
+        .expect("route over the LAN");
+    lab.a
+        .ip(&[
+            "-6",
+            "neigh",
+            "replace",
+            &b_tunnel,
+            "lladdr",
+            &b_mac,
+            "dev",
+            "lan0",
+            "nud",
+            "permanent",
+        ])
+        .expect("neighbour over the LAN");
+    let err = lab
+        .a
+        .exec("busybox", &["ping", "-c", "2", "-W", "2", &b_tunnel])
+        .expect_err("a clear ping to a tunnel address must not be answered");
+    assert!(err.contains("100% packet loss"), "{err}");
+    let guard = lab
+        .b
+        .exec("nft", &["list", "table", "ip6", "shoal_tunnel"])
+        .expect("b's guard table");
+    assert!(guard.contains("ip6 daddr fd5e:a1::/96 drop"), "{guard}");
+    // Without the guard the same clear ping is answered: the check can fail.
+    lab.b
+        .exec("nft", &["delete", "table", "ip6", "shoal_tunnel"])
+        .expect("remove b's guard");
+    lab.a
+        .exec("busybox", &["ping", "-c", "2", "-W", "2", &b_tunnel])
+        .expect("without the guard, the clear ping reaches b");
+}

@@ -11,7 +11,9 @@
 //! - the VXLAN device of an encrypted network uses the node's own tunnel address as its local
 //!   address and the peers' tunnel addresses as forwarding destinations, so its UDP packets
 //!   enter the TUN device, are encrypted there and leave as WireGuard datagrams to the peer's
-//!   LAN address;
+//!   LAN address; a guard table (nftables `ip6 shoal_tunnel`) drops packets to or from tunnel
+//!   addresses that did not come out of the TUN device, so nothing can reach the VXLAN
+//!   sockets of encrypted networks in clear text from the LAN;
 //! - a node's key pair ([`NodeKey`]) is made on the node and kept in its data root (mode 0600);
 //!   only the public key leaves the node, through the store ([`NetNode::key`]).
 //!
@@ -36,7 +38,7 @@ mod plan_tests;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 pub use device::{Tunnel, TunnelOptions};
-pub use keys::NodeKey;
+pub use keys::{NodeKey, decode_key};
 pub use plan::{Peer, TunnelConfig, plan};
 
 /// The UDP port WireGuard datagrams between nodes use unless configured otherwise.
@@ -55,6 +57,10 @@ pub const TUNNEL_PREFIX: (Ipv6Addr, u8) = (Ipv6Addr::new(0xfd5e, 0xa1, 0, 0, 0, 
 /// its MTU. A network with a larger MTU (`com.docker.network.driver.mtu`) therefore costs fewer
 /// packets per byte, which is what bounds a userspace tunnel's throughput.
 pub const TUNNEL_MTU: u32 = 65_000;
+
+/// The largest MTU of an encrypted network: its VXLAN packets (MTU + 14 bytes of Ethernet,
+/// 8 of VXLAN, 8 of UDP, 40 of IPv6) must fit the tunnel device.
+pub const MAX_NETWORK_MTU: u32 = TUNNEL_MTU - 70;
 
 /// The bytes WireGuard adds to each packet (header and authentication tag).
 pub const WIREGUARD_OVERHEAD: usize = 32;
