@@ -447,7 +447,9 @@ fn names_the_swarm_does_not_own_are_forwarded_and_unknown_ones_are_nxdomain() ->
 
 /// A voting-style application in five services that find each other by name only: `vote`
 /// queues a vote in `redis`, `worker` moves queued votes into `db`, `result` reads `db`. The
-/// two front ends publish ports. Each "server" is busybox httpd with one CGI script.
+/// two front ends publish ports. As in Docker's example voting app, `vote` and `redis` are on a
+/// `frontend` network, `result` and `db` on `backend`, and only `worker` is on both. Each
+/// "server" is busybox httpd with one CGI script.
 const VOTING_STACK: &str = r#"
 version: "3.8"
 x-server: &server
@@ -455,6 +457,7 @@ x-server: &server
   command: ["sh", "-c", "busybox mkdir -p /tmp/www/cgi-bin && printf '%s\n' \"$$CGI\" > /tmp/www/cgi-bin/app && busybox chmod +x /tmp/www/cgi-bin/app && exec httpd -f -p 80 -h /tmp/www"]
 services:
   redis:
+    networks: [frontend]
     <<: *server
     environment:
       CGI: |
@@ -465,6 +468,7 @@ services:
           pop) busybox mv /tmp/queue /tmp/taken 2>/dev/null && cat /tmp/taken && busybox rm /tmp/taken ;;
         esac
   db:
+    networks: [backend]
     <<: *server
     environment:
       CGI: |
@@ -475,6 +479,7 @@ services:
           *) cat /tmp/votes 2>/dev/null ;;
         esac
   vote:
+    networks: [frontend]
     <<: *server
     ports: ["5000:80"]
     deploy: {replicas: 2}
@@ -484,6 +489,7 @@ services:
         echo "Content-Type: text/plain"; echo
         wget -qO- "http://redis/cgi-bin/app?push=$$QUERY_STRING"
   result:
+    networks: [backend]
     <<: *server
     ports: ["5001:80"]
     deploy: {replicas: 2}
@@ -493,8 +499,12 @@ services:
         echo "Content-Type: text/plain"; echo
         wget -qO- http://db/cgi-bin/app
   worker:
+    networks: [frontend, backend]
     image: BUSYBOX
     command: ["sh", "-c", "while true; do for v in $$(wget -qO- 'http://redis/cgi-bin/app?pop'); do wget -qO- \"http://db/cgi-bin/app?add=$$v\"; done; busybox usleep 200000; done"]
+networks:
+  frontend:
+  backend:
 "#;
 
 #[test]
