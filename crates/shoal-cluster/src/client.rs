@@ -273,8 +273,15 @@ impl ClusterClient {
         addr: &str,
         req: &ProposeRequest,
     ) -> Result<ProposeResponse, ClientError> {
-        self.call("forward proposal", addr, path::RAFT_PROPOSE, req, None)
-            .await
+        let r = self
+            .call("forward proposal", addr, path::RAFT_PROPOSE, req, None)
+            .await;
+        if matches!(r, Err(ClientError::Timeout { .. })) {
+            // Unanswered in time: the request must not arrive later (a partition that heals
+            // would deliver it) and commit after the caller was told it failed.
+            self.inner.pool.abort(addr);
+        }
+        r
     }
 
     /// `/node/state`, bounded by `timeout`.

@@ -32,6 +32,8 @@ pub(crate) type Sender = SendRequest<Full<Bytes>>;
 
 struct Entry {
     sender: Sender,
+    /// Stops the connection's driver, which closes its socket.
+    driver: tokio::task::AbortHandle,
     /// The config the connection was made with; a different current config means the
     /// node's certificate changed and the connection must be remade.
     config: Arc<ClientConfig>,
@@ -69,11 +71,12 @@ impl Pool {
         if let Some(sender) = pooled {
             return Ok((sender, true));
         }
-        let sender = self.connect(op, addr, Arc::clone(&config)).await?;
+        let (sender, driver) = self.connect(op, addr, Arc::clone(&config)).await?;
         self.conns.lock().insert(
             addr.to_owned(),
             Entry {
                 sender: sender.clone(),
+                driver,
                 config,
             },
         );
@@ -81,8 +84,19 @@ impl Pool {
     }
 
     /// Drop the pooled connection to `addr` (after a failure), so the next call reconnects.
+    /// Requests already on it go on until they end.
     pub(crate) fn forget(&self, addr: &str) {
         self.conns.lock().remove(addr);
+    }
+
+    /// Drop the pooled connection to `addr` and close it at once, discarding whatever it had
+    /// not delivered yet (its socket lingers 0: the kernel drops unsent data and resets).
+    /// After a partition heals, a request the caller gave up on must not reach the peer late
+    /// and take effect there (a forwarded write answered as failed must never commit).
+    pub(crate) fn abort(&self, addr: &str) {
+        if let Some(e) = self.conns.lock().remove(addr) {
+            e.driver.abort();
+        }
     }
 
     async fn connect(
@@ -90,7 +104,7 @@ impl Pool {
         op: &'static str,
         addr: &str,
         config: Arc<ClientConfig>,
-    ) -> Result<Sender, ClientError> {
+    ) -> Result<(Sender, tokio::task::AbortHandle), ClientError> {
         let fail = |reason: String| ClientError::Connect {
             op,
             addr: addr.to_owned(),
@@ -102,6 +116,10 @@ impl Pool {
         // Raft heartbeats are small and latency-bound.
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(%addr, error = %e, "could not set TCP_NODELAY");
+        }
+        // Closing discards unsent data (see `abort`).
+        if let Err(e) = tcp.set_zero_linger() {
+            tracing::debug!(%addr, error = %e, "could not set SO_LINGER");
         }
         let name = ServerName::try_from(MANAGER_SERVER_NAME)
             .map_err(|e| fail(format!("server name: {e}")))?;
@@ -123,7 +141,7 @@ impl Pool {
         let mut drivers = self.drivers.lock();
         // Reap drivers of connections that already ended.
         while drivers.try_join_next().is_some() {}
-        drivers.spawn(async move {
+        let driver = drivers.spawn(async move {
             tokio::select! {
                 biased;
                 () = cancel.cancelled() => {}
@@ -133,7 +151,7 @@ impl Pool {
             }
         });
         tracing::debug!(%addr, "cluster client connected");
-        Ok(sender)
+        Ok((sender, driver))
     }
 }
 
