@@ -2,7 +2,7 @@
 //! (`--web-addr`), a worker joins, a stack is deployed; headless Chromium, driven over
 //! WebDriver (chromedriver + fantoccini), logs in with `shoal web token` and follows the grid
 //! live: a CLI scale, a killed task container, and a scale from the page itself. A wrong
-//! token is refused. The grid's screenshot is saved as `target/web-grid.png`.
+//! token is refused, and so is every session after `shoal web token --rotate`. The grid's screenshot is saved as `target/web-grid.png`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them).
 
@@ -199,14 +199,14 @@ async fn drive(
     b.execute("window.__marker = 1", vec![]).await?;
     let scaled = Instant::now();
     c.manager(0)
-        .shoal(&["service", "scale", "demo_web=5"])
+        .shoal(&["service", "scale", "--detach", "demo_web=5"])
         .ok()?;
     let five = wait_page(b, "5 cards of demo_web", &cards("demo_web"), |v| {
         ids(v).len() == 5
     })
     .await?;
     eprintln!(
-        "5 cards {:?} after `service scale` returned",
+        "5 cards on the page {:?} after `service scale --detach demo_web=5` started",
         scaled.elapsed()
     );
     let same_page = b.execute("return window.__marker", vec![]).await?;
@@ -280,5 +280,22 @@ async fn drive(
         .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
     std::fs::create_dir_all(&target)?;
     std::fs::write(target.join("web-grid.png"), png)?;
+
+    // Rotating the token ends the session: the page's next action is refused and a reload
+    // shows the login form again.
+    let rotated = c.manager(1).shoal(&["web", "token", "--rotate"]).ok()?;
+    assert_ne!(rotated.stdout.trim(), token);
+    let after = b
+        .execute(
+            "const csrf = document.querySelector('meta[name=csrf]').content; return fetch('/action/scale', {method: 'POST', credentials: 'same-origin', headers: {'X-Shoal-Csrf': csrf, 'Content-Type': 'application/x-www-form-urlencoded'}, body: 'id=demo_web&value=9'}).then(r => r.status)",
+            vec![],
+        )
+        .await?;
+    assert_eq!(after, json!(401));
+    b.refresh().await?;
+    b.wait()
+        .at_most(LIVE)
+        .for_element(Locator::Id("token"))
+        .await?;
     Ok(())
 }
