@@ -1,8 +1,10 @@
 //! Issue 19: the built-in web view, in a real browser. Two managers serve it
 //! (`--web-addr`), a worker joins, a stack is deployed; headless Chromium, driven over
 //! WebDriver (chromedriver + fantoccini), logs in with `shoal web token` and follows the grid
-//! live: a CLI scale, a killed task container, and a scale from the page itself. A wrong
-//! token is refused, and so is every session after `shoal web token --rotate`. The grid's screenshot is saved as `target/web-grid.png`.
+//! live: a CLI scale, a killed task container, and a scale from the page itself; a service's
+//! page shows its task history and live log tail. A wrong token is refused, and so is every
+//! session after `shoal web token --rotate`. The grid's screenshot is saved as
+//! `target/web-grid.png`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them).
 
@@ -103,7 +105,7 @@ async fn the_web_view_follows_the_swarm_live_in_a_browser() -> anyhow::Result<()
     std::fs::write(
         &compose,
         format!(
-            "services:\n  web:\n    image: {image}\n    command: [\"sleep\", \"3600\"]\n    deploy:\n      replicas: 3\n  db:\n    image: {image}\n    command: [\"sleep\", \"3600\"]\n"
+            "services:\n  web:\n    image: {image}\n    command: [\"sh\", \"-c\", \"echo web-started; exec sleep 3600\"]\n    deploy:\n      replicas: 3\n  db:\n    image: {image}\n    command: [\"sleep\", \"3600\"]\n"
         ),
     )?;
     let m = c.manager(0);
@@ -272,6 +274,42 @@ async fn drive(
         )
         .await?;
     assert_eq!(refused, json!(403));
+
+    // A service's page: its task history (the killed task among the old rows) and the live
+    // log tail of its running tasks.
+    b.find(Locator::Css("#services a[href^=\"/service/\"]"))
+        .await?;
+    let href = b
+        .execute(
+            "return Array.from(document.querySelectorAll('#services tr[data-service=\"demo_web\"] a')).map(a => a.getAttribute('href'))[0]",
+            vec![],
+        )
+        .await?;
+    b.goto(&format!("{base}{}", href.as_str().unwrap_or_default()))
+        .await?;
+    let history = wait_page(
+        b,
+        "the task history of demo_web",
+        "return Array.from(document.querySelectorAll('#detail table.tasks tr[data-task]')).map(e => e.dataset.task)",
+        |v| ids(v).contains(&victim),
+    )
+    .await?;
+    assert!(ids(&history).len() >= 6, "history: {history}");
+    wait_page(
+        b,
+        "the log tail of demo_web",
+        "return document.getElementById('logs').textContent",
+        |v| {
+            v.as_str()
+                .is_some_and(|t| t.contains("demo_web.") && t.contains("| web-started"))
+        },
+    )
+    .await?;
+    b.goto(base).await?;
+    wait_page(b, "the grid again", &cards("demo_web"), |v| {
+        ids(v).len() == 2
+    })
+    .await?;
 
     // The grid, as a test artifact (and the README's picture).
     let png = b.screenshot().await?;

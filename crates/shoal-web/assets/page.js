@@ -21,6 +21,16 @@
     es.onopen = function () { if (status.className === "bad") { say("", false); } };
     es.onerror = function () { say("live updates interrupted; reconnecting…", true); };
   }
+  var logs = document.getElementById("logs");
+  if (logs && logs.dataset.src) {
+    var ls = new EventSource(logs.dataset.src);
+    ls.addEventListener("log", function (e) {
+      var atEnd = logs.scrollTop + logs.clientHeight >= logs.scrollHeight - 4;
+      logs.appendChild(document.createTextNode(e.data + "\n"));
+      while (logs.childNodes.length > 500) { logs.removeChild(logs.firstChild); }
+      if (atEnd) { logs.scrollTop = logs.scrollHeight; }
+    });
+  }
   var box = document.getElementById("confirm");
   if (!box) { return; }
   var text = document.getElementById("confirm-text");

@@ -49,6 +49,7 @@ pub fn router(state: WebState) -> Router {
         .route("/logout", post(logout))
         .route("/service/{id}", get(service_page))
         .route("/live", get(live))
+        .route("/logs/{id}", get(logs))
         .route("/action/{act}", post(action))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
@@ -223,8 +224,9 @@ async fn service_page(
     let snap = Snapshot::read(&control);
     let detail = render::service_detail(&snap, svc.id.as_str()).unwrap_or_default();
     let body = format!(
-        "<main><h2>Service {}</h2><div id=\"detail\">{detail}</div></main>",
-        render::esc(svc.name())
+        "<main><h2>Service {}</h2><div id=\"detail\">{detail}</div><h2>Logs</h2><pre class=\"logs\" id=\"logs\" data-src=\"/logs/{}\"></pre></main>",
+        render::esc(svc.name()),
+        render::esc(svc.id.as_str()),
     );
     let q = format!("?service={}", svc.id);
     Html(render::page(svc.name(), &csrf, Some(&q), &body)).into_response()
@@ -308,6 +310,77 @@ async fn live(
         Some((futures::stream::iter(items), st))
     })
     .flatten();
+    Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}
+
+/// Lines of a service's log tail kept per task when the stream opens.
+pub const LOG_TAIL: u64 = 50;
+
+/// One log line as the page shows it: `<task> | <line>`, without trailing newline or carriage
+/// returns (server-sent events cannot carry those).
+pub fn log_line(task: &str, line: &[u8]) -> String {
+    let text = String::from_utf8_lossy(line);
+    format!(
+        "{task} | {}",
+        text.trim_end_matches(['\n', '\r']).replace('\r', "")
+    )
+}
+
+/// `GET /logs/{service}`: the last [`LOG_TAIL`] lines of each of the service's current tasks,
+/// then new lines as they come, as server-sent `log` events.
+async fn logs(State(state): State<WebState>, Path(id): Path<String>, h: HeaderMap) -> Response {
+    if session(&state, &h).is_none() {
+        return text(StatusCode::UNAUTHORIZED, "not logged in");
+    }
+    let control = match state.backend.control() {
+        Ok(c) => c,
+        Err(e) => return text(e.status, e.message),
+    };
+    let svc = match control.resolve_service(&id) {
+        Ok(s) => s,
+        Err(e) => {
+            let e = shoal_api::ApiError::from(e);
+            return text(e.status, e.message);
+        }
+    };
+    let tasks: Vec<shoal_types::Task> = control
+        .tasks()
+        .into_iter()
+        .filter(|t| {
+            t.service_id == svc.id
+                && t.desired_state <= shoal_types::TaskState::Running
+                && (t.status.state >= shoal_types::TaskState::Starting
+                    || t.status.container_status.is_some())
+        })
+        .collect();
+    let req = shoal_api::backend::LogRequest {
+        follow: true,
+        stdout: true,
+        stderr: true,
+        tail: Some(LOG_TAIL),
+        ..Default::default()
+    };
+    let mut streams = Vec::new();
+    for task in tasks {
+        let name = task.display_name();
+        let lines = match state.backend.task_logs(task, req.clone()).await {
+            Ok(s) => s
+                .map(move |item| match item {
+                    Ok(l) => log_line(&name, &l.line),
+                    Err(e) => log_line(&name, format!("error reading logs: {e}").as_bytes()),
+                })
+                .boxed(),
+            Err(e) => futures::stream::once(async move {
+                log_line(&name, format!("no logs: {}", e.message).as_bytes())
+            })
+            .boxed(),
+        };
+        streams.push(lines);
+    }
+    let stream = futures::stream::select_all(streams)
+        .map(|line| Ok::<_, std::convert::Infallible>(Event::default().event("log").data(line)));
     Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
@@ -490,6 +563,13 @@ pub fn token_routes(auth: Arc<WebAuth>) -> Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_lines_carry_the_task_and_no_line_breaks_at_the_end() {
+        assert_eq!(log_line("web.1", b"hello\r\n"), "web.1 | hello");
+        assert_eq!(log_line("web.1", b"a\rb"), "web.1 | ab");
+        assert_eq!(log_line("web.1", &[0xff, b'x']), "web.1 | \u{fffd}x");
+    }
 
     #[test]
     fn origin_must_name_this_host_when_sent() {
