@@ -1,10 +1,10 @@
 //! Issue 19: the built-in web view, in a real browser. Two managers serve it
 //! (`--web-addr`), a worker joins, a stack is deployed; headless Chromium, driven over
 //! WebDriver (chromedriver + fantoccini), logs in with `shoal web token` and follows the grid
-//! live: a CLI scale, a killed task container, and a scale from the page itself; a service's
-//! page shows its task history and live log tail. A wrong token is refused, and so is every
-//! session after `shoal web token --rotate`. The grid's screenshot is saved as
-//! `target/web-grid.png`.
+//! live: a CLI scale, a killed task container, a scale, a rollback and a drain from the page
+//! itself; a service's page shows its task history and live log tail. A wrong token is
+//! refused, and so is every session after `shoal web token --rotate`. The grid's screenshot
+//! is saved as `target/web-grid.png`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them).
 
@@ -90,6 +90,22 @@ fn ids(v: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Clicks the element `css` selects, found and clicked in one script: the live fragments
+/// replace their buttons at any time, so a found element may be gone when clicked.
+async fn click(b: &fantoccini::Client, css: &str) -> anyhow::Result<()> {
+    wait_page(
+        b,
+        &format!("{css} to click"),
+        &format!(
+            "const e = document.querySelector({}); if (!e) return false; e.click(); return true",
+            json!(css)
+        ),
+        |v| *v == json!(true),
+    )
+    .await?;
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -203,7 +219,7 @@ async fn drive(
     c.manager(0)
         .shoal(&["service", "scale", "--detach", "demo_web=5"])
         .ok()?;
-    let five = wait_page(b, "5 cards of demo_web", &cards("demo_web"), |v| {
+    wait_page(b, "5 cards of demo_web", &cards("demo_web"), |v| {
         ids(v).len() == 5
     })
     .await?;
@@ -215,7 +231,14 @@ async fn drive(
     assert_eq!(same_page, json!(1), "the page was reloaded");
 
     // A killed task container is replaced on the page.
-    let victim = ids(&five)[0].clone();
+    let running = wait_page(
+        b,
+        "5 running cards of demo_web",
+        "return Array.from(document.querySelectorAll('#grid .card[data-service=\"demo_web\"][data-state=\"running\"]')).map(e => e.dataset.task)",
+        |v| ids(v).len() == 5,
+    )
+    .await?;
+    let victim = ids(&running)[0].clone();
     let killed = Command::new("docker")
         .args([
             "ps",
@@ -244,11 +267,10 @@ async fn drive(
     .await?;
 
     // Scale from the page, behind its confirmation.
-    b.find(Locator::Css(
+    click(
+        b,
         "#services tr[data-service=\"demo_web\"] button[data-act=\"scale\"]",
-    ))
-    .await?
-    .click()
+    )
     .await?;
     let input = b.find(Locator::Id("confirm-value")).await?;
     input.clear().await?;
@@ -265,6 +287,48 @@ async fn drive(
     assert_eq!(svc["Spec"]["Mode"]["Replicated"]["Replicas"], json!(2));
     let status = b.find(Locator::Id("status")).await?.text().await?;
     assert_eq!(status, "demo_web scaled to 2");
+
+    // Roll the service back from the page: its previous spec had 5 replicas.
+    click(
+        b,
+        "#services tr[data-service=\"demo_web\"] button[data-act=\"rollback\"]",
+    )
+    .await?;
+    b.find(Locator::Id("confirm-ok")).await?.click().await?;
+    wait_page(
+        b,
+        "5 cards of demo_web after the rollback",
+        &cards("demo_web"),
+        |v| ids(v).len() == 5,
+    )
+    .await?;
+
+    // Drain the worker from the page: its cards move away and it offers Activate.
+    let worker = hostnames
+        .iter()
+        .zip(c.nodes_on(0)?)
+        .find(|(_, n)| n["Spec"]["Role"] == json!("worker"))
+        .map(|(h, n)| (h.clone(), n["ID"].as_str().unwrap_or_default().to_string()))
+        .ok_or_else(|| anyhow::anyhow!("no worker node"))?;
+    let node_button = format!("#grid button[data-act=\"node\"][data-id=\"{}\"]", worker.1);
+    click(b, &node_button).await?;
+    b.find(Locator::Id("confirm-ok")).await?.click().await?;
+    let on_worker = format!(
+        "return Array.from(document.querySelectorAll('#grid .node')).filter(n => n.querySelector('button[data-id=\"{}\"]')).map(n => [n.classList.contains('drain'), n.querySelectorAll('.card').length])[0]",
+        worker.1
+    );
+    wait_page(b, "the drained worker's column empty", &on_worker, |v| {
+        *v == json!([true, 0])
+    })
+    .await?;
+    let n = shoal_testkit::get_json(c.manager(0), &format!("/v1.44/nodes/{}", worker.1))?;
+    assert_eq!(n["Spec"]["Availability"], json!("drain"));
+    click(b, &node_button).await?;
+    b.find(Locator::Id("confirm-ok")).await?.click().await?;
+    wait_page(b, "the worker active again", &on_worker, |v| {
+        v[0] == json!(false)
+    })
+    .await?;
 
     // An action without the session's CSRF token is refused, even with the cookie.
     let refused = b
@@ -307,7 +371,7 @@ async fn drive(
     .await?;
     b.goto(base).await?;
     wait_page(b, "the grid again", &cards("demo_web"), |v| {
-        ids(v).len() == 2
+        ids(v).len() == 5
     })
     .await?;
 
