@@ -57,6 +57,7 @@ pub async fn run(args: DaemonArgs) -> ExitCode {
         listen_addr: args.listen_addr.clone(),
         advertise_addr: args.advertise_addr.clone(),
         overlay: args.overlay,
+        web_addr: args.web_addr.clone(),
     };
     let daemon = match Daemon::start(config).await {
         Ok(d) => d,

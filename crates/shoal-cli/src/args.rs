@@ -69,6 +69,10 @@ pub struct DaemonArgs {
     /// engine's default network)
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub overlay: bool,
+    /// Serve the web view of the swarm on this address (e.g. 127.0.0.1:8080; off by default).
+    /// It shows cluster state and can change it: log in with `shoal web token`
+    #[arg(long = "web-addr", value_name = "ADDR")]
+    pub web_addr: Option<String>,
     /// Tests only: renew node certificates this long after they are installed instead of at
     /// a random 50-80 % of their validity (the shortest validity, 1h, renews after 30 min)
     #[arg(long = "cert-renew-after", hide = true, value_parser = crate::parse::duration_ns)]
@@ -151,6 +155,9 @@ pub enum Command {
     Completion(crate::cmd::completion::CompletionArgs),
     /// Show the shoal version information
     Version(VersionArgs),
+    /// The built-in web view (`shoal daemon --web-addr`)
+    #[command(subcommand)]
+    Web(crate::cmd::web::WebCommand),
 }
 
 #[derive(Debug, Parser)]

@@ -16,4 +16,6 @@ pub struct DaemonConfig {
     pub advertise_addr: Option<String>,
     /// Build the overlay data plane (`--overlay`); off when daemons share one engine.
     pub overlay: bool,
+    /// Where the web view listens (`--web-addr`), if anywhere.
+    pub web_addr: Option<String>,
 }

@@ -86,6 +86,9 @@ pub struct Daemon {
     /// The API socket, claimed at start (so a second daemon on the same `--host` is refused
     /// before it starts anything) and served by [`Daemon::run`].
     api_socket: parking_lot::Mutex<Option<shoal_api::ApiSocket>>,
+    /// The web view's login token and sessions (`<data-root>/web-token`); the token exists
+    /// whether or not `--web-addr` serves the view, so `shoal web token` always answers.
+    pub(crate) web_auth: Arc<shoal_web::WebAuth>,
     _lock: DataRootLock,
 }
 
@@ -101,6 +104,10 @@ impl Daemon {
             .map_err(NodeError::io("create", paths.task_files()))?;
         crate::paths::make_private(&paths)
             .map_err(NodeError::io("make private the data root", &paths.root))?;
+        let web_auth = Arc::new(
+            shoal_web::WebAuth::load_or_create(&config.data_root)
+                .map_err(|e| NodeError::Other(e.to_string()))?,
+        );
         let host = host::probe(&config.engine).await;
         let dispatcher_slot: DispatcherSlot = Arc::default();
         let leader_hook = controllers::hook(dispatcher_slot.clone());
@@ -141,6 +148,7 @@ impl Daemon {
             secrets,
             services: parking_lot::Mutex::new(None),
             api_socket: parking_lot::Mutex::new(Some(api_socket)),
+            web_auth,
             _lock: lock,
         });
         if let Some(state) = NodeState::load(&daemon.paths)? {
@@ -328,13 +336,32 @@ impl Daemon {
         }
     }
 
-    /// Serves the API until `shutdown` resolves, then stops the manager.
+    /// Serves the API (and the web view with `--web-addr`) until `shutdown` resolves, then
+    /// stops the manager.
     pub async fn run(
         self: Arc<Self>,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), NodeError> {
         let backend: Arc<dyn Backend> = Arc::new(crate::backend::DaemonBackend::new(self.clone()));
-        let router = shoal_api::router(backend);
+        let router = shoal_api::router(backend.clone())
+            .merge(shoal_web::token_routes(self.web_auth.clone()));
+        let web_cancel = CancellationToken::new();
+        let _stop_web = web_cancel.clone().drop_guard();
+        if let Some(addr) = &self.config.web_addr {
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                NodeError::Other(format!(
+                    "cannot serve the web view on --web-addr {addr}: {e}"
+                ))
+            })?;
+            tracing::info!(addr = %addr, "serving the web view (log in with `shoal web token`)");
+            let auth = self.web_auth.clone();
+            let cancel = web_cancel.clone();
+            tokio::spawn(async move {
+                if let Err(e) = shoal_web::serve(listener, backend, auth, cancel).await {
+                    tracing::error!(error = %e, "the web view stopped");
+                }
+            });
+        }
         let socket_path = self.config.socket.clone();
         let socket = self.api_socket.lock().take().ok_or_else(|| {
             NodeError::Other(format!(

@@ -76,8 +76,30 @@ impl TestCluster {
         workers: usize,
         init_args: &[&str],
     ) -> anyhow::Result<TestCluster> {
+        Self::start_with(bin, managers, workers, init_args, |_| Vec::new())
+    }
+
+    /// Like [`start`](Self::start), with more `shoal daemon` flags for node `i` from
+    /// `daemon_args(i)` (e.g. `--web-addr` on the managers).
+    pub fn start_with(
+        bin: &str,
+        managers: usize,
+        workers: usize,
+        init_args: &[&str],
+        daemon_args: impl Fn(usize) -> Vec<String>,
+    ) -> anyhow::Result<TestCluster> {
         anyhow::ensure!(managers >= 1, "a cluster needs a manager");
-        let first = TestDaemon::start_at(bin, &next_addr())?;
+        let launch = |i: usize| {
+            TestDaemon::launch(
+                bin,
+                crate::daemon::Launch {
+                    listen_addr: next_addr(),
+                    extra_args: daemon_args(i),
+                    ..Default::default()
+                },
+            )
+        };
+        let first = launch(0)?;
         let mut args = vec!["swarm", "init"];
         args.extend_from_slice(init_args);
         first.shoal(&args).ok()?;
@@ -99,7 +121,7 @@ impl TestCluster {
         };
         c.node_ids.push(c.node_id(0)?);
         for i in 1..managers + workers {
-            let d = TestDaemon::start_at(bin, &next_addr())?;
+            let d = launch(i)?;
             let tok = if i < managers {
                 c.manager_token.clone()
             } else {

@@ -13,6 +13,7 @@ pub mod swarm;
 pub mod system;
 pub mod task;
 pub mod version;
+pub mod web;
 
 use crate::args::{Cli, Command};
 use crate::client::{ApiError, Client};
@@ -53,6 +54,7 @@ async fn dispatch(client: &mut Client, command: Command) -> anyhow::Result<()> {
         Command::Events(a) => events::events(client, a).await,
         Command::Completion(a) => completion::completion(a),
         Command::Version(a) => version::version(client, a).await,
+        Command::Web(c) => web::run(client, c).await,
     }
 }
 
