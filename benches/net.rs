@@ -35,6 +35,8 @@ const CONCURRENCY: usize = 4;
 const DNS_QUERIES: usize = 2000;
 /// Size of the file fetched for throughput, in MiB.
 const BULK_MIB: usize = 256;
+/// Alternating throughput rounds to the VIP and to the task address (each the best of 3).
+const BULK_ROUNDS: usize = 3;
 /// nginx's stream proxy listens here on host 0.
 const NGINX_PORT: u16 = 8070;
 
@@ -131,8 +133,11 @@ fn main() -> anyhow::Result<()> {
         rows.push(format!("{what:<52} {}", percentiles(lat)));
     }
 
-    // VIP vs task address, from the client container.
-    for (what, addr) in [("VIP", vip), ("task address", task_app)] {
+    // VIP vs task address, from the client container. Throughput alternates between the two
+    // (one TCP stream varies by ±10 % from run to run on a shared machine): the best of
+    // BULK_ROUNDS rounds each.
+    let targets = [("VIP", vip), ("task address", task_app)];
+    for (what, addr) in targets {
         let target = format!("{addr}:{KA_PORT}");
         let (rate, lat) = connect_rate(&client.netns, &target)?;
         rows.push(format!(
@@ -140,12 +145,24 @@ fn main() -> anyhow::Result<()> {
             format!("connections to {what} (new, 1 request each)"),
             percentiles(lat)
         ));
-        let gbit = bulk(&client.netns, &format!("{addr}:80"))?;
+    }
+    let mut best = [0f64; 2];
+    for _ in 0..BULK_ROUNDS {
+        for (i, (_, addr)) in targets.iter().enumerate() {
+            best[i] = best[i].max(bulk(&client.netns, &format!("{addr}:80"))?);
+        }
+    }
+    for ((what, _), gbit) in targets.iter().zip(best) {
         rows.push(format!(
             "{:<52} {gbit:>9.2} Gbit/s",
             format!("throughput to {what} ({BULK_MIB} MiB over HTTP)")
         ));
     }
+    rows.push(format!(
+        "{:<52} {:>9.1} %",
+        "VIP throughput relative to the task address",
+        100.0 * best[0] / best[1]
+    ));
 
     // The mesh from the outside client: through host 0 (no task), host 1 (the task's host),
     // straight to the task (routed through host 1), and nginx's stream proxy on host 0.
