@@ -426,6 +426,7 @@ async fn a_containers_attachment_gets_an_address_and_brings_its_network_to_the_n
         .session(SessionRequest {
             node_id: "n9".into(),
             description: Default::default(),
+            tunnel_key: String::new(),
         })
         .await
         .expect("session");
@@ -477,6 +478,7 @@ async fn a_containers_attachment_gets_an_address_and_brings_its_network_to_the_n
         .session(SessionRequest {
             node_id: "n9".into(),
             description: Default::default(),
+            tunnel_key: String::new(),
         })
         .await
         .expect("session");

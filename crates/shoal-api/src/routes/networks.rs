@@ -341,6 +341,7 @@ mod tests {
                     target: 80,
                     published: 8080,
                     ingress: true,
+                    proxy_protocol: false,
                 }],
                 ..NetService::default()
             }],

@@ -92,9 +92,15 @@ fn a_network_gets_its_devices_gateway_and_remote_peers() {
 fn the_clusters_data_path_port_is_the_vxlan_port() {
     let mut n = front();
     n.data_path_port = 7789;
-    assert_eq!(plan(&[n], LOCAL, VXLAN_PORT).networks[0].port, 7789);
+    assert_eq!(
+        plan(&[n], LOCAL, VXLAN_PORT, Encryption::Up).networks[0].port,
+        7789
+    );
     // Not sent (an older manager): Docker's default.
-    assert_eq!(plan(&[front()], LOCAL, VXLAN_PORT).networks[0].port, 4789);
+    assert_eq!(
+        plan(&[front()], LOCAL, VXLAN_PORT, Encryption::Up).networks[0].port,
+        4789
+    );
 }
 
 #[test]
