@@ -257,12 +257,17 @@ fn a_global_service_runs_one_task_on_the_node() -> anyhow::Result<()> {
     ])
     .ok()?;
     s.wait_running("everywhere", 1)?;
-    let ls = s.d.shoal(&["service", "ls"]).ok()?;
-    assert!(
-        ls.stdout.contains("global") && ls.stdout.contains("1/1"),
-        "{}",
-        ls.stdout
-    );
+    // The container runs a moment before its agent's report of it reaches the store.
+    let mut last = String::new();
+    let r = wait_until("service ls to show everywhere global 1/1", CONVERGE, || {
+        last =
+            s.d.shoal(&["service", "ls"])
+                .ok()
+                .map(|o| o.stdout)
+                .unwrap_or_default();
+        last.contains("global") && last.contains("1/1")
+    });
+    r.map_err(|e| anyhow::anyhow!("{e}: {last}"))?;
     let tasks = s.tasks("everywhere")?;
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0]["NodeID"], s.node_id.as_str());
