@@ -7,10 +7,15 @@
 //! layer on disk, below a tmpfs mount, even for a running container.
 //!
 //! ```text
-//! <base>/<task id>/                 tmpfs (0755, nosuid,nodev,noexec; ro once written)
-//!     run-secrets/<target>          secrets with relative targets → one bind on /run/secrets
-//!     files/<n>                     absolute targets (configs: always) → one bind per file
+//! <base>/<task id>/                         directory (0700)
+//!     secrets/                              tmpfs (0755, nosuid,nodev,noexec; ro once written)
+//!         run-secrets/<target>              secrets with relative targets → one bind on /run/secrets
+//!         files/<n>                         secrets with absolute targets → one bind per file
+//!     configs/                              tmpfs (0755, nosuid,nodev; ro once written)
+//!         files/<n>                         configs (always absolute) → one bind per file
 //! ```
+//!
+//! Configs are not `noexec`, as in Docker: a config is often a script (`mode: 0555`).
 //!
 //! The tmpfs lives on the host only from `prepare` to just after the container starts: the
 //! container's mount namespace keeps its own reference to it (Docker's binds are
@@ -35,8 +40,11 @@ pub const DEFAULT_MODE: u32 = 0o444;
 /// are dropped, so `mode=04755` cannot make a set-user-id file.
 pub const PERMISSION_BITS: u32 = 0o777;
 
-/// Options of a task's tmpfs (its root directory's mode).
+/// Options of a task's tmpfs mounts (their root directory's mode).
 const TMPFS_OPTIONS: &str = "mode=0755";
+/// The task's tmpfs for secrets (`noexec`) and the one for configs, under its directory.
+const SECRETS: &str = "secrets";
+const CONFIGS: &str = "configs";
 
 /// One file to place on the tmpfs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,8 +102,10 @@ pub fn plan(task: &Task, store: &SecretStore, dir: &Path) -> Result<Plan, ExecEr
         return Ok(Plan::default());
     };
     let mut out = Plan::default();
-    let absolute = |out: &mut Plan, target: String, file: FilePlan| {
-        let rel = PathBuf::from("files").join(out.files.len().to_string());
+    let absolute = |out: &mut Plan, kind: &str, target: String, file: FilePlan| {
+        let rel = PathBuf::from(kind)
+            .join("files")
+            .join(out.files.len().to_string());
         out.mounts.push(bind(dir.join(&rel), target));
         out.files.push(FilePlan { rel, ..file });
     };
@@ -120,20 +130,25 @@ pub fn plan(task: &Task, store: &SecretStore, dir: &Path) -> Result<Plan, ExecEr
             .and_then(|t| t.strip_prefix('/'))
             .unwrap_or(&target);
         if target.starts_with('/') && inside.len() == target.len() {
-            absolute(&mut out, target, file);
+            absolute(&mut out, SECRETS, target, file);
             continue;
         }
         let rel = clean_relative(inside)
             .ok_or_else(|| rejected(format!("invalid secret target {target:?} for {name}")))?;
         any_relative = true;
         out.files.push(FilePlan {
-            rel: PathBuf::from("run-secrets").join(rel),
+            rel: PathBuf::from(SECRETS).join("run-secrets").join(rel),
             ..file
         });
     }
     if any_relative {
-        out.mounts
-            .insert(0, bind(dir.join("run-secrets"), SECRETS_DIR.to_string()));
+        out.mounts.insert(
+            0,
+            bind(
+                dir.join(SECRETS).join("run-secrets"),
+                SECRETS_DIR.to_string(),
+            ),
+        );
     }
     for r in cs.configs.iter().flatten() {
         let Some(f) = r.file.clone() else {
@@ -162,7 +177,7 @@ pub fn plan(task: &Task, store: &SecretStore, dir: &Path) -> Result<Plan, ExecEr
             mode: f.mode.unwrap_or(DEFAULT_MODE) & PERMISSION_BITS,
             data,
         };
-        absolute(&mut out, target, file);
+        absolute(&mut out, CONFIGS, target, file);
     }
     Ok(out)
 }
@@ -248,8 +263,6 @@ fn is_mountpoint(dir: &Path) -> std::io::Result<bool> {
 }
 
 fn write_all(base: &Path, dir: &Path, files: &[FilePlan]) -> std::io::Result<()> {
-    use nix::mount::{MsFlags, mount};
-    use nix::sys::statfs::{TMPFS_MAGIC, statfs};
     std::fs::create_dir_all(base)?;
     std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o700))?;
     match std::fs::create_dir(dir) {
@@ -257,37 +270,18 @@ fn write_all(base: &Path, dir: &Path, files: &[FilePlan]) -> std::io::Result<()>
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(e),
     }
-    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    if is_mountpoint(dir)? {
-        // prepared before (a retry): writable again until the files are rewritten
-        mount(
-            None::<&str>,
-            dir,
-            None::<&str>,
-            MsFlags::MS_REMOUNT | flags,
-            Some(TMPFS_OPTIONS),
-        )
-        .map_err(std::io::Error::from)?;
-    } else {
-        mount(
-            Some("tmpfs"),
-            dir,
-            Some("tmpfs"),
-            flags,
-            Some(TMPFS_OPTIONS),
-        )
-        .map_err(std::io::Error::from)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    let mut written = Ok(());
+    for (kind, noexec) in [(SECRETS, true), (CONFIGS, false)] {
+        let mine: Vec<&FilePlan> = files.iter().filter(|f| f.rel.starts_with(kind)).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        written = write_tmpfs(&dir.join(kind), noexec, &mine);
+        if written.is_err() {
+            break;
+        }
     }
-    // Never write a byte unless it lands in memory.
-    if statfs(dir).map_err(std::io::Error::from)?.filesystem_type() != TMPFS_MAGIC {
-        return Err(std::io::Error::other("the mount point is not a tmpfs"));
-    }
-    let written = write_files(dir, files).and_then(|()| {
-        // the files are final: the whole tmpfs becomes read-only, which every bind of it shows
-        let ro = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | flags;
-        mount(None::<&str>, dir, None::<&str>, ro, Some(TMPFS_OPTIONS))
-            .map_err(std::io::Error::from)
-    });
     if written.is_err()
         && let Err(e) = unmount_and_remove(dir)
     {
@@ -296,7 +290,57 @@ fn write_all(base: &Path, dir: &Path, files: &[FilePlan]) -> std::io::Result<()>
     written
 }
 
-fn write_files(dir: &Path, files: &[FilePlan]) -> std::io::Result<()> {
+/// Mounts a tmpfs at `mount` (`nosuid,nodev`, and `noexec` when asked), writes `files` (paths
+/// relative to its parent) and makes it read-only.
+fn write_tmpfs(mount: &Path, noexec: bool, files: &[&FilePlan]) -> std::io::Result<()> {
+    use nix::mount::{MsFlags, mount as mount_fs};
+    use nix::sys::statfs::{TMPFS_MAGIC, statfs};
+    match std::fs::create_dir(mount) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let mut flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    if noexec {
+        flags |= MsFlags::MS_NOEXEC;
+    }
+    if is_mountpoint(mount)? {
+        // prepared before (a retry): writable again until the files are rewritten
+        mount_fs(
+            None::<&str>,
+            mount,
+            None::<&str>,
+            MsFlags::MS_REMOUNT | flags,
+            Some(TMPFS_OPTIONS),
+        )
+        .map_err(std::io::Error::from)?;
+    } else {
+        mount_fs(
+            Some("tmpfs"),
+            mount,
+            Some("tmpfs"),
+            flags,
+            Some(TMPFS_OPTIONS),
+        )
+        .map_err(std::io::Error::from)?;
+    }
+    // Never write a byte unless it lands in memory.
+    if statfs(mount)
+        .map_err(std::io::Error::from)?
+        .filesystem_type()
+        != TMPFS_MAGIC
+    {
+        return Err(std::io::Error::other("the mount point is not a tmpfs"));
+    }
+    let parent = mount.parent().unwrap_or(mount);
+    write_files(parent, files)?;
+    // the files are final: the whole tmpfs becomes read-only, which every bind of it shows
+    let ro = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | flags;
+    mount_fs(None::<&str>, mount, None::<&str>, ro, Some(TMPFS_OPTIONS))
+        .map_err(std::io::Error::from)
+}
+
+fn write_files(dir: &Path, files: &[&FilePlan]) -> std::io::Result<()> {
     for f in files {
         let path = dir.join(&f.rel);
         if let Some(parent) = path.parent() {
@@ -320,6 +364,13 @@ fn unmount_and_remove(dir: &Path) -> std::io::Result<()> {
     if !dir.exists() {
         return Ok(());
     }
+    for kind in [SECRETS, CONFIGS] {
+        let mount = dir.join(kind);
+        if mount.exists() && is_mountpoint(&mount)? {
+            umount2(&mount, MntFlags::MNT_DETACH).map_err(std::io::Error::from)?;
+        }
+    }
+    // the task directory itself was the tmpfs before secrets and configs were split
     if is_mountpoint(dir)? {
         umount2(dir, MntFlags::MNT_DETACH).map_err(std::io::Error::from)?;
     }

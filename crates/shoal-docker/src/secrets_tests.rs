@@ -61,10 +61,13 @@ fn relative_targets_share_one_bind_on_run_secrets() {
     let p = plan(&t, &store(), Path::new("/b/t")).unwrap();
     assert_eq!(p.mounts.len(), 1);
     assert_eq!(p.mounts[0].target.as_deref(), Some("/run/secrets"));
-    assert_eq!(p.mounts[0].source.as_deref(), Some("/b/t/run-secrets"));
+    assert_eq!(
+        p.mounts[0].source.as_deref(),
+        Some("/b/t/secrets/run-secrets")
+    );
     // read-only through the tmpfs (see `bind`), so the bind keeps nosuid,nodev,noexec
     assert_eq!(p.mounts[0].read_only, Some(false));
-    assert_eq!(p.files[1].rel, PathBuf::from("run-secrets/alias"));
+    assert_eq!(p.files[1].rel, PathBuf::from("secrets/run-secrets/alias"));
     assert_eq!(p.files[1].mode, 0o400);
     assert_eq!(&p.files[1].data[..], b"PAY\0LOAD");
 }
