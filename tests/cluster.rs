@@ -461,8 +461,13 @@ fn the_docker_cli_works_against_a_follower() -> anyhow::Result<()> {
     .ok()?;
     let ls = f.docker(&["service", "ls"]).ok()?;
     assert!(ls.stdout.contains("viadocker"), "{}", ls.stdout);
+    // The third manager applies the write once it is replicated to it (the majority that
+    // acknowledged it may not have included it).
     let other = c.manager((leader + 2) % 3);
-    assert!(service_names(other)?.contains("viadocker"));
+    let r = wait_until("the third manager to have viadocker", CONVERGE, || {
+        service_names(other).is_ok_and(|s| s.contains("viadocker"))
+    });
+    with_logs(&c, r)?;
     f.docker(&["node", "update", "--label-add", "x=y", &c.node_ids[leader]])
         .ok()?;
     Ok(())
