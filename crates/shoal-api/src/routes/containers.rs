@@ -15,6 +15,7 @@
 
 use super::AppState;
 use crate::error::ApiError;
+use crate::merge::NETWORK_ID_LABEL;
 use crate::passthrough::{EngineProxy, RequestedUri};
 use axum::Router;
 use axum::body::Body;
@@ -27,8 +28,6 @@ use shoal_types::dispatch::AttachmentOp;
 use shoal_types::{Task, TaskId};
 use std::time::Duration;
 
-/// The label shoal puts on the engine network that carries a swarm network on a node.
-pub const NETWORK_ID_LABEL: &str = "com.shoal.network.id";
 /// Largest create or connect body read (a container config is a few KiB).
 const MAX_BODY: usize = 4 * 1024 * 1024;
 /// How long a create waits for this node to have the network up after the address was
