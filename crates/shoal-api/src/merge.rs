@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 /// Label on the engine bridge networks shoal makes to carry overlay networks on a node: they
 /// are the swarm network's local plumbing, listed once as the swarm network.
-pub const NETWORK_ID_LABEL: &str = "com.shoal.network.id";
+pub const NETWORK_ID_LABEL: &str = shoal_types::network::ENGINE_NETWORK_LABEL;
 
 /// The engine's `/info` with shoal's `Swarm` section (membership, cluster, managers).
 pub fn info(mut engine: Value, shoal: &Value) -> Value {

@@ -22,7 +22,7 @@ use std::sync::{Arc, RwLock};
 use tracing::{info, warn};
 
 /// The label naming the shoal network an engine network stands for.
-pub const LABEL_NETWORK_ID: &str = "com.shoal.network.id";
+pub const LABEL_NETWORK_ID: &str = shoal_types::network::ENGINE_NETWORK_LABEL;
 /// The bridge driver's option naming the Linux bridge it uses (adopted when it exists).
 pub const BRIDGE_NAME_OPTION: &str = "com.docker.network.bridge.name";
 /// The bridge driver's MTU option.

@@ -74,6 +74,10 @@ impl NetworkAttachment {
     }
 }
 
+/// The label on the engine bridge network that carries a swarm network on a node (shoal makes
+/// one per overlay network the node has): its value is the swarm network's id.
+pub const ENGINE_NETWORK_LABEL: &str = "com.shoal.network.id";
+
 /// The option that marks a network as encrypted (`--opt encrypted`).
 pub const ENCRYPTED_OPTION: &str = "encrypted";
 /// The option that sets a network's MTU (default [`DEFAULT_OVERLAY_MTU`]).
