@@ -17,7 +17,7 @@
 
 mod net_support;
 
-use net_support::{run_in, udp_ask, udp_responder};
+use net_support::{address_on, pings, run_in, runs, udp_ask, udp_responder};
 use shoal_testkit::image::BUSYBOX;
 use shoal_testkit::{TestDaemon, TestHost, TestHosts, wait_for, wait_until};
 use std::path::PathBuf;
@@ -32,31 +32,6 @@ const RELEASE: Duration = Duration::from_secs(40);
 const DATA_PATH_PORT: &str = "7789";
 /// Serves /tmp/index.html over HTTP on 8080.
 const SERVE: &str = "echo hello > /tmp/index.html; exec busybox httpd -f -p 8080 -h /tmp";
-
-/// The address of `container` on engine network `network` of `host`.
-fn address_on(host: &TestHost, container: &str, network: &str) -> anyhow::Result<String> {
-    let format = format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}");
-    let out = host
-        .engine_docker(&["inspect", "--format", &format, container])
-        .ok()?;
-    let ip = out.stdout.trim().to_string();
-    anyhow::ensure!(!ip.is_empty(), "{container} has no address on {network}");
-    Ok(ip)
-}
-
-fn runs(host: &TestHost, container: &str, cmd: &[&str]) -> bool {
-    let mut args = vec!["exec", container];
-    args.extend_from_slice(cmd);
-    host.engine_docker(&args).code == 0
-}
-
-fn pings(host: &TestHost, container: &str, ip: &str) -> bool {
-    runs(
-        host,
-        container,
-        &["busybox", "ping", "-c", "1", "-W", "1", ip],
-    )
-}
 
 fn fetches(host: &TestHost, container: &str, ip: &str) -> bool {
     let url = format!("http://{ip}:8080/index.html");

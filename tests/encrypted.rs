@@ -6,75 +6,15 @@
 //! between tunnel addresses; a node's key is made anew when its daemon restarts and traffic
 //! flows again with the new key; a node removed from the swarm loses its peer on the others.
 
-use shoal_testkit::image::BUSYBOX;
+mod net_support;
+
+use net_support::{TASK_START, address_on, container_of, service};
 use shoal_testkit::{TestHost, TestHosts, contains_bytes, wait_for, wait_until};
-use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_shoal");
 /// Tasks start on a loaded CI machine within this.
-const TASK_START: Duration = Duration::from_secs(90);
 /// What the servers send and the LAN capture looks for.
 const CANARY: &str = "SHOAL-CANARY-7f3a9c";
-
-/// The running container of service `service` on `host`, once there is one.
-fn container_of(host: &TestHost, service: &str) -> anyhow::Result<String> {
-    wait_for(
-        &format!("a running container of {service} on {}", host.name()),
-        TASK_START,
-        || {
-            let ps = host
-                .engine_docker(&[
-                    "ps",
-                    "--filter",
-                    &format!("label=com.docker.swarm.service.name={service}"),
-                    "--format",
-                    "{{.Names}}",
-                ])
-                .ok()
-                .ok()?;
-            ps.stdout.lines().next().map(str::to_string)
-        },
-    )
-}
-
-/// The address of `container` on engine network `network`.
-fn address_on(host: &TestHost, container: &str, network: &str) -> anyhow::Result<String> {
-    let format = format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}");
-    let out = host
-        .engine_docker(&["inspect", "--format", &format, container])
-        .ok()?;
-    let ip = out.stdout.trim().to_string();
-    anyhow::ensure!(!ip.is_empty(), "{container} has no address on {network}");
-    Ok(ip)
-}
-
-/// A service of one replica on `host` (by hostname) on `networks`, running `cmd`.
-fn service(
-    hosts: &TestHosts,
-    name: &str,
-    host: &TestHost,
-    networks: &[&str],
-    cmd: &[&str],
-) -> anyhow::Result<()> {
-    let constraint = format!("node.hostname=={}", host.name());
-    let mut args = vec![
-        "service",
-        "create",
-        "--detach",
-        "--name",
-        name,
-        "--constraint",
-        &constraint,
-    ];
-    for n in networks {
-        args.push("--network");
-        args.push(n);
-    }
-    args.push(BUSYBOX);
-    args.extend_from_slice(cmd);
-    hosts.daemon(0).docker(&args).ok()?;
-    Ok(())
-}
 
 /// What `client` on `host` fetches from `http://ip:8080/c.txt`, or `None` when it fails.
 fn fetch(host: &TestHost, client: &str, ip: &str) -> Option<String> {

@@ -5,91 +5,16 @@
 //! gone, restarting shoal and then the engine on a host keeps its containers connected, and
 //! a task on an `--internal` network cannot reach the LAN.
 
-use shoal_testkit::image::BUSYBOX;
-use shoal_testkit::{HostOptions, TestHost, TestHosts, wait_for, wait_until};
+mod net_support;
+
+use net_support::{TASK_START, address_on, container_of, pings, service};
+use shoal_testkit::{HostOptions, TestHosts, wait_until};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_shoal");
-/// Tasks start on a loaded CI machine within this.
-const TASK_START: Duration = Duration::from_secs(90);
 /// A stopped task's entries leave every host within this (the target is 1 s; a loaded CI
 /// machine gets slack, the measured figure is printed).
 const PEER_REMOVAL: Duration = Duration::from_secs(5);
-
-/// The running container of service `service` on `host`, once there is one.
-fn container_of(host: &TestHost, service: &str) -> anyhow::Result<String> {
-    wait_for(
-        &format!("a running container of {service} on {}", host.name()),
-        TASK_START,
-        || {
-            let ps = host
-                .engine_docker(&[
-                    "ps",
-                    "--filter",
-                    &format!("label=com.docker.swarm.service.name={service}"),
-                    "--format",
-                    "{{.Names}}",
-                ])
-                .ok()
-                .ok()?;
-            ps.stdout.lines().next().map(str::to_string)
-        },
-    )
-}
-
-/// The address of `container` on engine network `network`.
-fn address_on(host: &TestHost, container: &str, network: &str) -> anyhow::Result<String> {
-    let format = format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}");
-    let out = host
-        .engine_docker(&["inspect", "--format", &format, container])
-        .ok()?;
-    let ip = out.stdout.trim().to_string();
-    anyhow::ensure!(!ip.is_empty(), "{container} has no address on {network}");
-    Ok(ip)
-}
-
-/// Runs `cmd` in `container` on `host`; true when it exits 0.
-fn runs(host: &TestHost, container: &str, cmd: &[&str]) -> bool {
-    let mut args = vec!["exec", container];
-    args.extend_from_slice(cmd);
-    host.engine_docker(&args).code == 0
-}
-
-fn pings(host: &TestHost, container: &str, ip: &str) -> bool {
-    runs(
-        host,
-        container,
-        &["busybox", "ping", "-c", "1", "-W", "1", ip],
-    )
-}
-
-/// A service of one replica on `host` (by hostname) on `networks`, running `cmd`.
-fn service(
-    hosts: &TestHosts,
-    name: &str,
-    host: &TestHost,
-    networks: &[&str],
-    cmd: &[&str],
-) -> anyhow::Result<()> {
-    let constraint = format!("node.hostname=={}", host.name());
-    let mut args = vec![
-        "service",
-        "create",
-        "--detach",
-        "--name",
-        name,
-        "--constraint",
-        &constraint,
-    ];
-    for n in networks {
-        args.push("--network");
-        args.push(n);
-    }
-    args.push(BUSYBOX);
-    args.extend_from_slice(cmd);
-    hosts.daemon(0).docker(&args).ok()?;
-    Ok(())
-}
 
 #[test]
 fn services_on_different_hosts_talk_over_overlay_networks() -> anyhow::Result<()> {

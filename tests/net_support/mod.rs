@@ -1,4 +1,5 @@
-//! Shared helpers of the networking scenario tests (`tests/discovery.rs`, `tests/mesh.rs`) and
+//! Shared helpers of the networking scenario tests (`tests/discovery.rs`, `tests/mesh.rs`,
+//! `tests/overlay.rs`, `tests/encrypted.rs`, `tests/attachable.rs`) and
 //! the networking benchmarks: a swarm on three test hosts, services that answer with their task
 //! name, clients and fake servers run on threads moved into a network namespace (the outside
 //! client's, a host's or a task container's), DNS queries, HTTP requests and request loops
@@ -13,7 +14,7 @@ use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use nix::sched::{CloneFlags, setns};
 use shoal_testkit::image::BUSYBOX;
-use shoal_testkit::{TestDaemon, TestHosts, wait_for};
+use shoal_testkit::{TestDaemon, TestHost, TestHosts, wait_for};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
@@ -610,5 +611,83 @@ pub fn start_first_update(d: &TestDaemon, service: &str) -> anyhow::Result<()> {
         service,
     ])
     .ok()?;
+    Ok(())
+}
+
+/// Tasks start on a loaded CI machine within this.
+pub const TASK_START: Duration = Duration::from_secs(90);
+
+/// The running container of service `service` on `host`, once there is one.
+pub fn container_of(host: &TestHost, service: &str) -> anyhow::Result<String> {
+    wait_for(
+        &format!("a running container of {service} on {}", host.name()),
+        TASK_START,
+        || {
+            let ps = host
+                .engine_docker(&[
+                    "ps",
+                    "--filter",
+                    &format!("label=com.docker.swarm.service.name={service}"),
+                    "--format",
+                    "{{.Names}}",
+                ])
+                .ok()
+                .ok()?;
+            ps.stdout.lines().next().map(str::to_string)
+        },
+    )
+}
+
+/// The address of `container` on engine network `network`.
+pub fn address_on(host: &TestHost, container: &str, network: &str) -> anyhow::Result<String> {
+    let format = format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}");
+    let out = host
+        .engine_docker(&["inspect", "--format", &format, container])
+        .ok()?;
+    let ip = out.stdout.trim().to_string();
+    anyhow::ensure!(!ip.is_empty(), "{container} has no address on {network}");
+    Ok(ip)
+}
+
+/// Runs `cmd` in `container` on `host`; true when it exits 0.
+pub fn runs(host: &TestHost, container: &str, cmd: &[&str]) -> bool {
+    let mut args = vec!["exec", container];
+    args.extend_from_slice(cmd);
+    host.engine_docker(&args).code == 0
+}
+
+pub fn pings(host: &TestHost, container: &str, ip: &str) -> bool {
+    runs(
+        host,
+        container,
+        &["busybox", "ping", "-c", "1", "-W", "1", ip],
+    )
+}
+
+/// A service of one replica on `host` (by hostname) on `networks`, running `cmd`.
+pub fn service(
+    hosts: &TestHosts,
+    name: &str,
+    host: &TestHost,
+    networks: &[&str],
+    cmd: &[&str],
+) -> anyhow::Result<()> {
+    let constraint = format!("node.hostname=={}", host.name());
+    let mut args = vec![
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        name,
+        "--constraint",
+        &constraint,
+    ];
+    for n in networks {
+        args.push("--network");
+        args.push(n);
+    }
+    args.push(BUSYBOX);
+    args.extend_from_slice(cmd);
+    hosts.daemon(0).docker(&args).ok()?;
     Ok(())
 }
