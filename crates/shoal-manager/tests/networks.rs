@@ -10,7 +10,7 @@ use shoal_manager::control::{Control, StaticRaftView};
 use shoal_types::api::{
     EndpointPortConfig, EndpointSpec, NetworkAttachmentConfig, NetworkCreateRequest, ServiceSpec,
 };
-use shoal_types::dispatch::{Assignments, NodeNetwork, SessionRequest, StatusBatch, StatusUpdate};
+use shoal_types::dispatch::{Assignments, NodeNetwork, StatusBatch, StatusUpdate};
 use shoal_types::{Object, TaskState, TaskStatus};
 use std::sync::Arc;
 use std::time::Duration;
@@ -202,15 +202,7 @@ async fn a_node_is_sent_its_networks_endpoints_and_follows_them_within_a_second(
         .await
         .expect("create front");
     h.add_bare_node("n9").await;
-    let mut rx = h
-        .dispatcher
-        .session(SessionRequest {
-            node_id: "n9".into(),
-            description: Default::default(),
-            tunnel_key: "a2V5LTE=".into(),
-        })
-        .await
-        .expect("session");
+    let mut rx = h.open_session("n9", "a2V5LTE=").await;
     let first = next_set(&mut rx).await;
     assert!(first.networks.is_empty(), "no task, no published port");
     let mut spec = on_network(replicated("web", 2), "front", Some(8080));
@@ -261,15 +253,7 @@ async fn a_node_is_sent_its_networks_endpoints_and_follows_them_within_a_second(
         .view(|t| t.nodes.get("n9").map(|n| n.tunnel_key.clone()));
     assert_eq!(stored.as_deref(), Some("a2V5LTE="));
     // A new session with a new key (the node restarted: key rotation) replaces it.
-    rx = h
-        .dispatcher
-        .session(SessionRequest {
-            node_id: "n9".into(),
-            description: Default::default(),
-            tunnel_key: "a2V5LTI=".into(),
-        })
-        .await
-        .expect("second session");
+    rx = h.open_session("n9", "a2V5LTI=").await;
     let set = set_where(&mut rx, "the new key in front's node list", |s| {
         net(s, "front").is_some_and(|n| n.nodes.iter().all(|n| n.key == "a2V5LTI="))
     })
@@ -356,15 +340,7 @@ async fn a_task_stopping_on_another_node_leaves_this_nodes_endpoint_list() {
         .expect("create front");
     h.add_node("n1", &[]).await;
     h.add_bare_node("n9").await;
-    let mut rx = h
-        .dispatcher
-        .session(SessionRequest {
-            node_id: "n9".into(),
-            description: Default::default(),
-            tunnel_key: String::new(),
-        })
-        .await
-        .expect("session");
+    let mut rx = h.open_session("n9", "").await;
     let mut spec = common::global("web");
     if let Some(t) = spec.task_template.as_mut() {
         t.networks = Some(vec![NetworkAttachmentConfig {
@@ -421,15 +397,7 @@ async fn a_containers_attachment_gets_an_address_and_brings_its_network_to_the_n
             .expect("create network");
     }
     h.add_bare_node("n9").await;
-    let mut rx = h
-        .dispatcher
-        .session(SessionRequest {
-            node_id: "n9".into(),
-            description: Default::default(),
-            tunnel_key: String::new(),
-        })
-        .await
-        .expect("session");
+    let mut rx = h.open_session("n9", "").await;
     assert!(next_set(&mut rx).await.networks.is_empty());
     let node = shoal_types::NodeId::from("n9");
 
@@ -473,15 +441,7 @@ async fn a_containers_attachment_gets_an_address_and_brings_its_network_to_the_n
     assert_eq!(kept[0].attachment_container(), Some("c0ffee"));
     assert_eq!(kept[0].desired_state, TaskState::Running);
     // (the node sent no heartbeat meanwhile: it comes back with a new session)
-    let mut rx = h
-        .dispatcher
-        .session(SessionRequest {
-            node_id: "n9".into(),
-            description: Default::default(),
-            tunnel_key: String::new(),
-        })
-        .await
-        .expect("session");
+    let mut rx = h.open_session("n9", "").await;
 
     // The network is in use while the attachment exists.
     let busy = control.remove_network("front").await.expect_err("in use");

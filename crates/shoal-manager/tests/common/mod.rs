@@ -14,7 +14,7 @@ use shoal_types::api::{
     ServiceSpecModeReplicated, ServiceSpecModeReplicatedJob, SwarmSpec, TaskSpec,
     TaskSpecContainerSpec, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
 };
-use shoal_types::dispatch::{StatusBatch, StatusUpdate};
+use shoal_types::dispatch::{SessionRequest, StatusBatch, StatusUpdate};
 use shoal_types::{
     Cluster, Node, NodeId, Object, Service, ServiceId, Task, TaskState, TaskStatus, Version,
 };
@@ -126,6 +126,23 @@ impl Harness {
             .await
             .expect("create node");
         id.into()
+    }
+
+    /// Opens a dispatcher session for a bare node (the test plays its agent), publishing
+    /// `tunnel_key` (empty: none): the stream of its assignment sets.
+    pub async fn open_session(
+        &self,
+        node: &str,
+        tunnel_key: &str,
+    ) -> tokio::sync::mpsc::Receiver<shoal_types::dispatch::Assignments> {
+        self.dispatcher
+            .session(SessionRequest {
+                node_id: node.into(),
+                description: Default::default(),
+                tunnel_key: tunnel_key.into(),
+            })
+            .await
+            .expect("session")
     }
 
     /// Stops `node`'s agent from heartbeating and reporting (as if the host died).
